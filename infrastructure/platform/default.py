@@ -1,0 +1,103 @@
+"""The default aios platform: every table, bucket, source, function and workflow, once.
+
+CDK (``infrastructure/app.py``) and the local mode (``aios local up``) both render this
+object; add a part here and both renderings get it.
+"""
+
+from __future__ import annotations
+
+from aios import events
+from aios.config import EnvVar
+
+from infrastructure.platform.model import (
+    Access,
+    BucketSpec,
+    EventBusSpec,
+    FunctionSpec,
+    HttpRouteSpec,
+    IndexSpec,
+    KeyAttribute,
+    Platform,
+    TableSpec,
+    TriggerSpec,
+    WebhookSourceSpec,
+    WorkflowSpec,
+)
+
+LINEAGE = TableSpec(
+    id="lineage",
+    description=(
+        "One item per workflow step. pk = execution ARN, sk = '<recorded-at>#<state>': all steps "
+        "of one execution in order. GSI by-business-key: all steps of one business item."
+    ),
+    env_var=EnvVar.LINEAGE_TABLE,
+    partition_key=KeyAttribute(name="pk"),
+    sort_key=KeyAttribute(name="sk"),
+    indexes=(
+        IndexSpec(
+            name="by-business-key",
+            partition_key=KeyAttribute(name="business_key"),
+            sort_key=KeyAttribute(name="recorded_at"),
+        ),
+    ),
+)
+
+IDEMPOTENCY = TableSpec(
+    id="idempotency",
+    description="Powertools idempotency records; expired items are removed by TTL.",
+    env_var=EnvVar.IDEMPOTENCY_TABLE,
+    partition_key=KeyAttribute(name="id"),
+    ttl_attribute="expiration",
+)
+
+DOCUMENTS = BucketSpec(
+    id="documents",
+    description="Claim-check store for payloads over the Step Functions and EventBridge limits.",
+    env_var=EnvVar.DOCUMENTS_BUCKET,
+)
+
+WEBHOOK_INGEST = FunctionSpec(
+    name="webhook-ingest",
+    description="Verifies, deduplicates and normalises webhooks, then puts them on the bus.",
+    code="webhook_ingest",
+    memory_mb=512,
+    timeout_seconds=10,
+    reserved_concurrency=50,
+    tables={"idempotency": Access.READ_WRITE},
+    buckets={"documents": Access.WRITE},
+    put_events=True,
+    webhook_secrets=True,
+)
+
+INTAKE = WorkflowSpec(
+    name="intake",
+    description="Records a verified webhook's receipt in lineage and emits its domain event.",
+    asl="intake.asl.json",
+    type="EXPRESS",
+    trigger=TriggerSpec(
+        description="Every verified webhook.",
+        event_pattern={"source": [events.WEBHOOK_SOURCE]},
+    ),
+    tables={"lineage": Access.WRITE},
+    put_events=True,
+)
+
+PLATFORM = Platform(
+    name="aios",
+    bus=EventBusSpec(name="aios", archive_retention_days=365),
+    tables=(LINEAGE, IDEMPOTENCY),
+    buckets=(DOCUMENTS,),
+    sources=(
+        WebhookSourceSpec(name="stripe", scheme="stripe", description="Stripe events"),
+        WebhookSourceSpec(name="github", scheme="github", description="GitHub webhooks"),
+        WebhookSourceSpec(name="slack", scheme="slack", description="Slack Events API"),
+        WebhookSourceSpec(
+            name="standard",
+            scheme="standard",
+            description="Standard Webhooks: ERP, email gateways and our own producers",
+        ),
+    ),
+    functions=(WEBHOOK_INGEST,),
+    workflows=(INTAKE,),
+    routes=(HttpRouteSpec(method="POST", path="/webhooks/{source}", function="webhook-ingest"),),
+)

@@ -1,0 +1,265 @@
+"""The typed description of the platform: one object that CDK and the local mode both render.
+
+Nothing here knows about CloudFormation or moto. A renderer walks a ``Platform`` and turns
+each part into resources; the parity test compares the two renderings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from aios.config import EnvVar
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+STATEMACHINES_DIR = REPO_ROOT / "statemachines"
+
+Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")]
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def camel(slug: str) -> str:
+    """``model-invoke`` -> ``ModelInvoke``: the stem of substitution names and construct ids."""
+    return "".join(part.capitalize() for part in slug.split("-"))
+
+
+class Access(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    READ_WRITE = "read_write"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KeyAttribute(_Spec):
+    name: str
+    type: Literal["S", "N"] = "S"
+
+
+class IndexSpec(_Spec):
+    name: Slug
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+
+
+class TableSpec(_Spec):
+    """A DynamoDB table. Its name reaches the functions that touch it through ``env_var``."""
+
+    id: Slug
+    description: str
+    env_var: EnvVar
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+    indexes: tuple[IndexSpec, ...] = ()
+    ttl_attribute: str | None = None
+
+
+class BucketSpec(_Spec):
+    id: Slug
+    description: str
+    env_var: EnvVar
+
+
+class EventBusSpec(_Spec):
+    name: Slug = "aios"
+    archive_retention_days: Annotated[int, Field(ge=1)] = 365
+
+
+WebhookScheme = Literal["stripe", "github", "slack", "standard"]
+
+
+class WebhookSourceSpec(_Spec):
+    """A system allowed to call ``POST /webhooks/{name}``, verified by ``scheme``."""
+
+    name: Slug
+    scheme: WebhookScheme
+    description: str = ""
+
+
+class FunctionSpec(_Spec):
+    """A Lambda function: where its code is and what it may touch.
+
+    Access declared here becomes IAM grants in CDK and environment variables in both
+    renderings; there is no other place a function's permissions are written.
+    """
+
+    name: Slug
+    description: str
+    code: str  # folder under functions/, e.g. "webhook_ingest" or "connectors/erp"
+    handler: str = "handler.handler"
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
+    timeout_seconds: Annotated[int, Field(ge=1, le=900)] = 30
+    reserved_concurrency: Annotated[int, Field(ge=1)] | None = None
+    environment: Mapping[str, str] = Field(default_factory=dict)
+    tables: Mapping[str, Access] = Field(default_factory=dict)
+    buckets: Mapping[str, Access] = Field(default_factory=dict)
+    put_events: bool = False
+    webhook_secrets: bool = False
+
+    @property
+    def code_path(self) -> Path:
+        return FUNCTIONS_DIR / self.code
+
+    @property
+    def module(self) -> str:
+        """The importable module of the handler (``functions.webhook_ingest.handler``)."""
+        module_file, _, _ = self.handler.rpartition(".")
+        return ".".join(["functions", *Path(self.code).parts, module_file])
+
+    @property
+    def handler_attribute(self) -> str:
+        return self.handler.rpartition(".")[2]
+
+
+class TriggerSpec(_Spec):
+    """An EventBridge rule on the platform bus that starts a workflow."""
+
+    description: str
+    event_pattern: Mapping[str, Any]
+
+
+class WorkflowSpec(_Spec):
+    """A Step Functions state machine written in ``statemachines/<asl>``."""
+
+    name: Slug
+    description: str
+    asl: str
+    type: Literal["STANDARD", "EXPRESS"]
+    trigger: TriggerSpec | None = None
+    tables: Mapping[str, Access] = Field(default_factory=dict)
+    functions: tuple[str, ...] = ()
+    put_events: bool = False
+    #: Literal values substituted into the ASL (delays, limits); each becomes ``${Name}``.
+    parameters: Mapping[str, str] = Field(default_factory=dict)
+
+    @property
+    def asl_path(self) -> Path:
+        return STATEMACHINES_DIR / self.asl
+
+    def read_definition(self) -> str:
+        return self.asl_path.read_text(encoding="utf-8")
+
+    def referenced_substitutions(self) -> set[str]:
+        return set(_SUBSTITUTION.findall(self.read_definition()))
+
+
+class HttpRouteSpec(_Spec):
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str
+    function: Slug
+
+
+class ResourceAttribute(_Spec):
+    """What a substitution stands for: an attribute of a resource of the description."""
+
+    kind: Literal["table", "bucket", "function", "bus", "literal"]
+    id: str
+    attribute: Literal["name", "arn", "value"]
+
+
+class Platform(_Spec):
+    name: Slug = "aios"
+    bus: EventBusSpec = EventBusSpec()
+    tables: tuple[TableSpec, ...]
+    buckets: tuple[BucketSpec, ...]
+    sources: tuple[WebhookSourceSpec, ...] = ()
+    functions: tuple[FunctionSpec, ...] = ()
+    workflows: tuple[WorkflowSpec, ...] = ()
+    routes: tuple[HttpRouteSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Platform:
+        for kind, names in (
+            ("table", [t.id for t in self.tables]),
+            ("bucket", [b.id for b in self.buckets]),
+            ("source", [s.name for s in self.sources]),
+            ("function", [f.name for f in self.functions]),
+            ("workflow", [w.name for w in self.workflows]),
+        ):
+            duplicates = {n for n in names if names.count(n) > 1}
+            if duplicates:
+                raise ValueError(f"{kind} declared twice: {sorted(duplicates)}")
+        tables = {t.id for t in self.tables}
+        buckets = {b.id for b in self.buckets}
+        functions = {f.name for f in self.functions}
+        for owner, table_ids, bucket_ids in (
+            *((f"function {f.name}", f.tables, f.buckets) for f in self.functions),
+            *((f"workflow {w.name}", w.tables, {}) for w in self.workflows),
+        ):
+            if missing := set(table_ids) - tables:
+                raise ValueError(f"{owner} touches unknown tables {sorted(missing)}")
+            if missing := set(bucket_ids) - buckets:
+                raise ValueError(f"{owner} touches unknown buckets {sorted(missing)}")
+        for workflow in self.workflows:
+            if missing := set(workflow.functions) - functions:
+                raise ValueError(f"workflow {workflow.name} invokes unknown functions {sorted(missing)}")
+        for route in self.routes:
+            if route.function not in functions:
+                raise ValueError(f"route {route.method} {route.path} targets unknown function {route.function}")
+        return self
+
+    def table(self, table_id: str) -> TableSpec:
+        return next(t for t in self.tables if t.id == table_id)
+
+    def bucket(self, bucket_id: str) -> BucketSpec:
+        return next(b for b in self.buckets if b.id == bucket_id)
+
+    def function(self, name: str) -> FunctionSpec:
+        return next(f for f in self.functions if f.name == name)
+
+    def workflow(self, name: str) -> WorkflowSpec:
+        return next(w for w in self.workflows if w.name == name)
+
+    def substitutions(self, workflow: WorkflowSpec) -> dict[str, ResourceAttribute]:
+        """The ``${...}`` names a workflow's ASL may use, and what each stands for.
+
+        Only resources the workflow declares are offered, so an ASL file that reaches for
+        anything else fails validation instead of failing at run time with AccessDenied.
+        """
+        offered: dict[str, ResourceAttribute] = {}
+        for table_id in workflow.tables:
+            for attribute in ("name", "arn"):
+                offered[f"{camel(table_id)}Table{attribute.capitalize()}"] = ResourceAttribute(
+                    kind="table", id=table_id, attribute=attribute
+                )
+        for function_name in workflow.functions:
+            offered[f"{camel(function_name)}FunctionArn"] = ResourceAttribute(
+                kind="function", id=function_name, attribute="arn"
+            )
+        if workflow.put_events:
+            for attribute in ("name", "arn"):
+                offered[f"EventBus{attribute.capitalize()}"] = ResourceAttribute(
+                    kind="bus", id=self.bus.name, attribute=attribute
+                )
+        for parameter in workflow.parameters:
+            offered[parameter] = ResourceAttribute(kind="literal", id=parameter, attribute="value")
+        return offered
+
+    def function_environment(self, function: FunctionSpec) -> dict[str, ResourceAttribute]:
+        """Environment variables a function receives for the resources it may touch."""
+        environment: dict[str, ResourceAttribute] = {}
+        for table_id in function.tables:
+            environment[self.table(table_id).env_var.value] = ResourceAttribute(
+                kind="table", id=table_id, attribute="name"
+            )
+        for bucket_id in function.buckets:
+            environment[self.bucket(bucket_id).env_var.value] = ResourceAttribute(
+                kind="bucket", id=bucket_id, attribute="name"
+            )
+        if function.put_events:
+            environment[EnvVar.EVENT_BUS_NAME.value] = ResourceAttribute(
+                kind="bus", id=self.bus.name, attribute="name"
+            )
+        return environment
+
+    def trigger_pattern_json(self, workflow: WorkflowSpec) -> str:
+        assert workflow.trigger is not None
+        return json.dumps(workflow.trigger.event_pattern, sort_keys=True)
