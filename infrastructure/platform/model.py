@@ -158,7 +158,10 @@ class HttpRouteSpec(_Spec):
 
 
 class ResourceAttribute(_Spec):
-    """What a substitution stands for: an attribute of a resource of the description."""
+    """What a substitution stands for: an attribute of a resource of the description.
+
+    For ``kind="literal"`` the ``id`` is the value itself (a workflow parameter).
+    """
 
     kind: Literal["table", "bucket", "function", "bus", "literal"]
     id: str
@@ -239,8 +242,8 @@ class Platform(_Spec):
                 offered[f"EventBus{attribute.capitalize()}"] = ResourceAttribute(
                     kind="bus", id=self.bus.name, attribute=attribute
                 )
-        for parameter in workflow.parameters:
-            offered[parameter] = ResourceAttribute(kind="literal", id=parameter, attribute="value")
+        for parameter, value in workflow.parameters.items():
+            offered[parameter] = ResourceAttribute(kind="literal", id=value, attribute="value")
         return offered
 
     def function_environment(self, function: FunctionSpec) -> dict[str, ResourceAttribute]:

@@ -1,0 +1,148 @@
+"""The shared layer and the one helper that builds every Lambda function."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import (
+    AssetHashType,
+    BundlingOptions,
+    DockerImage,
+    Duration,
+    ILocalBundling,
+    aws_iam as iam,
+    aws_kms as kms,
+    aws_lambda as lambda_,
+    aws_logs as logs,
+    aws_sqs as sqs,
+)
+from aios.config import EnvVar
+from constructs import Construct
+
+from infrastructure.nag import acknowledge_grant_wildcards
+from infrastructure.layer_build import LAYER_DEPENDENCIES, LAYER_SOURCE
+from infrastructure.platform.model import FunctionSpec
+from infrastructure.settings import DeploymentSettings
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
+
+
+@jsii.implements(ILocalBundling)
+class _LayerBundling:
+    """Assembles the layer without Docker: the ARM64 wheels ``make setup`` installed, plus
+    the ``aios`` package as it is now."""
+
+    def try_bundle(self, output_dir: str, *_options: Any, **_kwargs: Any) -> bool:
+        if not LAYER_DEPENDENCIES.is_dir():
+            raise RuntimeError(
+                f"{LAYER_DEPENDENCIES} is missing: run `make setup` (it installs the layer's "
+                "ARM64 wheels once; synth itself never downloads)"
+            )
+        target = Path(output_dir) / "python"
+        shutil.copytree(LAYER_DEPENDENCIES, target, dirs_exist_ok=True, ignore=_IGNORED)
+        shutil.copytree(LAYER_SOURCE / "aios", target / "aios", dirs_exist_ok=True, ignore=_IGNORED)
+        return True
+
+
+class SharedLayer(Construct):
+    """The ``aios`` package and its dependencies as one Lambda layer."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            description="aios shared runtime (aios package, Powertools, pydantic, httpx)",
+            code=lambda_.Code.from_asset(
+                str(LAYER_SOURCE),
+                asset_hash_type=AssetHashType.OUTPUT,
+                bundling=BundlingOptions(
+                    # Never pulled: local bundling always succeeds or raises.
+                    image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
+                    local=_LayerBundling(),
+                ),
+            ),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+        )
+
+
+class PlatformFunction(Construct):
+    """A function of the platform description, built the same way every time.
+
+    ARM64 on the current Python runtime, the shared layer, X-Ray active tracing, an
+    encrypted log group with retention, environment encrypted with the platform key,
+    failed asynchronous invocations to the platform dead-letter queue.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: FunctionSpec,
+        layer: lambda_.ILayerVersion,
+        environment: dict[str, str],
+        key: kms.IKey,
+        dead_letter_queue: sqs.IQueue,
+        settings: DeploymentSettings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.spec = spec
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{settings.name(spec.name)}",
+            encryption_key=key,
+            retention=settings.log_retention,
+            removal_policy=settings.removal_policy,
+        )
+        # Our own role instead of AWSLambdaBasicExecutionRole, whose log actions apply to
+        # every log group: this one may write to its own log group only.
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"aios function {spec.name}",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=settings.name(spec.name),
+            description=spec.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=spec.handler,
+            code=lambda_.Code.from_asset(
+                str(spec.code_path), exclude=["__pycache__", "*.pyc", "__init__.py"]
+            ),
+            layers=[layer],
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            reserved_concurrent_executions=spec.reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            role=role,
+            environment={
+                EnvVar.STAGE.value: settings.stage,
+                EnvVar.SECRETS_PREFIX.value: settings.secrets_prefix,
+                EnvVar.SERVICE_NAME.value: spec.name,
+                EnvVar.LOG_LEVEL.value: "INFO",
+                **environment,
+                **spec.environment,
+            },
+            environment_encryption=key,
+            dead_letter_queue=dead_letter_queue,
+        )
+        acknowledge_grant_wildcards(self, what=f"function {spec.name}")

@@ -1,0 +1,110 @@
+"""Tables and buckets of the platform description, encrypted with the platform key."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack, aws_dynamodb as dynamodb, aws_kms as kms, aws_s3 as s3
+from constructs import Construct
+
+from infrastructure.platform.model import KeyAttribute, Platform
+from infrastructure.settings import DeploymentSettings
+
+_ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
+
+
+def _attribute(key: KeyAttribute) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=key.name, type=_ATTRIBUTE_TYPES[key.type])
+
+
+class Tables(Construct):
+    """Every DynamoDB table: on-demand, KMS, point-in-time recovery, protected in production."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        platform: Platform,
+        key: kms.IKey,
+        settings: DeploymentSettings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.by_id: dict[str, dynamodb.Table] = {}
+        for spec in platform.tables:
+            # Table (not TableV2): TableV2 cannot render a customer-managed key in an
+            # environment-agnostic stack, and synth must work without an account.
+            table = dynamodb.Table(
+                self,
+                spec.id,
+                table_name=settings.name(spec.id),
+                partition_key=_attribute(spec.partition_key),
+                sort_key=_attribute(spec.sort_key) if spec.sort_key else None,
+                time_to_live_attribute=spec.ttl_attribute,
+                billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+                encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+                encryption_key=key,
+                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                    point_in_time_recovery_enabled=True
+                ),
+                deletion_protection=settings.is_production,
+                removal_policy=settings.removal_policy,
+            )
+            for index in spec.indexes:
+                table.add_global_secondary_index(
+                    index_name=index.name,
+                    partition_key=_attribute(index.partition_key),
+                    sort_key=_attribute(index.sort_key) if index.sort_key else None,
+                )
+            self.by_id[spec.id] = table
+
+
+class Buckets(Construct):
+    """The description's buckets plus the audit bucket, all access-logged.
+
+    Server access logs cannot be delivered to an SSE-KMS bucket, so the access-log bucket
+    alone uses S3-managed keys; it holds request metadata, never documents.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        platform: Platform,
+        key: kms.IKey,
+        settings: DeploymentSettings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+            removal_policy=settings.removal_policy,
+            auto_delete_objects=False,
+        )
+        self.by_id: dict[str, s3.Bucket] = {
+            spec.id: self._encrypted_bucket(spec.id, key=key, settings=settings) for spec in platform.buckets
+        }
+        self.audit = self._encrypted_bucket("audit", key=key, settings=settings)
+
+    def _encrypted_bucket(self, bucket_id: str, *, key: kms.IKey, settings: DeploymentSettings) -> s3.Bucket:
+        stack = Stack.of(self)
+        return s3.Bucket(
+            self,
+            bucket_id,
+            bucket_name=settings.bucket_name(bucket_id, account=stack.account, region=stack.region),
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix=f"{bucket_id}/",
+            removal_policy=settings.removal_policy,
+        )

@@ -1,0 +1,83 @@
+"""Deployment choices read from CDK context, with the defaults documented in cdk.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from aws_cdk import App, RemovalPolicy
+from aws_cdk.aws_logs import RetentionDays
+from pydantic import BaseModel, ConfigDict, Field
+
+Stage = Literal["dev", "prod"]
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+
+_RETENTIONS: tuple[tuple[int, RetentionDays], ...] = (
+    (1, RetentionDays.ONE_DAY),
+    (7, RetentionDays.ONE_WEEK),
+    (14, RetentionDays.TWO_WEEKS),
+    (30, RetentionDays.ONE_MONTH),
+    (90, RetentionDays.THREE_MONTHS),
+    (180, RetentionDays.SIX_MONTHS),
+    (365, RetentionDays.ONE_YEAR),
+    (731, RetentionDays.TWO_YEARS),
+    (1827, RetentionDays.FIVE_YEARS),
+    (3653, RetentionDays.TEN_YEARS),
+)
+
+
+class DeploymentSettings(BaseModel):
+    """What an operator may choose per deployment (``cdk deploy -c stage=prod ...``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # No defaults here: cdk.json's "context" holds them, documented in the README.
+    stage: Stage = Field(alias="stage")
+    log_retention_days: Annotated[int, Field(ge=1, alias="logRetentionDays")]
+    secrets_prefix: Annotated[str, Field(pattern=r"^[a-z0-9-]+$", alias="secretsPrefix")]
+    model_instance_type: Annotated[str, Field(pattern=r"^ml\.", alias="modelInstanceType")]
+    model_instance_count: Annotated[int, Field(ge=1, alias="modelInstanceCount")]
+    model_gpu_count: Annotated[int, Field(ge=1, alias="modelGpuCount")]
+    api_rate_limit: Annotated[int, Field(ge=1, alias="apiRateLimit")]
+    api_burst_limit: Annotated[int, Field(ge=1, alias="apiBurstLimit")]
+
+    @classmethod
+    def from_app(cls, app: App) -> DeploymentSettings:
+        values = {}
+        for field in cls.model_fields.values():
+            assert field.alias is not None
+            values[field.alias] = app.node.try_get_context(field.alias)
+        return cls.model_validate(values)
+
+
+    @property
+    def is_production(self) -> bool:
+        return self.stage == "prod"
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        """Production keeps its data when a stack is deleted; dev stacks clean up."""
+        return RemovalPolicy.RETAIN if self.is_production else RemovalPolicy.DESTROY
+
+    @property
+    def log_retention(self) -> RetentionDays:
+        """The nearest CloudWatch retention at or above the requested number of days."""
+        return next(
+            (member for days, member in _RETENTIONS if days >= self.log_retention_days), _RETENTIONS[-1][1]
+        )
+
+    def name(self, part: str) -> str:
+        """Physical names are prefixed with the stage so dev and prod share an account."""
+        return f"aios-{self.stage}-{part}"
+
+    def bucket_name(self, part: str, *, account: str, region: str) -> str:
+        """Bucket names are global: the account and region make them unique and predictable."""
+        return f"{self.name(part)}-{account}-{region}"
+
+
+def cdk_json_context() -> dict[str, object]:
+    """cdk.json's context: the documented defaults and feature flags. The CDK CLI passes it
+    to the app; ``build_app`` reads it too, so a direct ``python -m`` synth is the same."""
+    context: dict[str, object] = json.loads(CDK_JSON.read_text())["context"]
+    return context

@@ -1,0 +1,168 @@
+"""The running platform: bus, functions, workflows and the HTTP API. Redeployed freely."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack, aws_iam as iam
+from constructs import Construct
+
+from infrastructure.constructs.api import WebhookApi
+from infrastructure.constructs.bus import PlatformBus
+from infrastructure.constructs.functions import PlatformFunction, SharedLayer
+from infrastructure.constructs.secrets import WebhookSecrets
+from infrastructure.constructs.workflows import Workflow
+from infrastructure.nag import acknowledge
+from infrastructure.platform.model import Access, Platform, ResourceAttribute
+from infrastructure.settings import DeploymentSettings
+from infrastructure.stacks.data import DataStack
+from infrastructure.stacks.references import DataReferences
+
+
+class PlatformStack(Stack):
+    """Renders the platform description's moving parts, wired to the data stack by grants."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        platform: Platform,
+        data: DataStack,
+        settings: DeploymentSettings,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.platform = platform
+        self.data = data
+        # Declared before any grant: KMS grants to principals of a stack that depends on the
+        # key's stack go to the principal's policy only, not into the key policy (a cycle).
+        self.add_stack_dependency(data)
+        key = data.key
+        self.references = DataReferences(self, "Data", platform=platform, key=key, settings=settings)
+        self.bus = PlatformBus(self, "Bus", spec=platform.bus, key=key, settings=settings)
+        self.secrets = WebhookSecrets(self, "WebhookSecrets", platform=platform, key=key, settings=settings)
+        layer = SharedLayer(self, "SharedLayer").layer
+
+        self.functions: dict[str, PlatformFunction] = {}
+        for spec in platform.functions:
+            function = PlatformFunction(
+                self,
+                spec.name,
+                spec=spec,
+                layer=layer,
+                environment={
+                    name: self.resolve_attribute(reference)
+                    for name, reference in platform.function_environment(spec).items()
+                },
+                key=key,
+                dead_letter_queue=self.bus.dead_letter_queue,
+                settings=settings,
+            )
+            self._grant_function(function)
+            self.functions[spec.name] = function
+
+        self.workflows: dict[str, Workflow] = {}
+        for workflow_spec in platform.workflows:
+            workflow = Workflow(
+                self,
+                workflow_spec.name,
+                spec=workflow_spec,
+                substitutions={
+                    name: self.resolve_attribute(reference)
+                    for name, reference in platform.substitutions(workflow_spec).items()
+                },
+                key=key,
+                settings=settings,
+            )
+            self._grant_workflow(workflow)
+            workflow.start_on(bus=self.bus.bus, dead_letter_queue=self.bus.dead_letter_queue, settings=settings)
+            self.workflows[workflow_spec.name] = workflow
+
+        self.api = WebhookApi(
+            self,
+            "HttpApi",
+            platform=platform,
+            functions={name: function.function for name, function in self.functions.items()},
+            key=key,
+            settings=settings,
+        )
+        CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the aios HTTP API")
+        CfnOutput(self, "EventBusName", value=self.bus.bus.event_bus_name)
+
+    def resolve_attribute(self, reference: ResourceAttribute) -> str:
+        """The CloudFormation value of a description reference (the local mode has its own)."""
+        if reference.kind == "table":
+            table = self.references.tables[reference.id]
+            return table.table_name if reference.attribute == "name" else table.table_arn
+        if reference.kind == "bucket":
+            return self.references.buckets[reference.id].bucket_name
+        if reference.kind == "bus":
+            bus = self.bus.bus
+            return bus.event_bus_name if reference.attribute == "name" else bus.event_bus_arn
+        if reference.kind == "function":
+            return self.functions[reference.id].function.function_arn
+        if reference.kind == "literal":
+            return reference.id
+        raise ValueError(f"cannot resolve {reference}")
+
+    def _grant_tables(self, grantee: iam.IGrantable, tables: Mapping[str, Access], *, owner: Construct) -> None:
+        for table_id, access in tables.items():
+            table = self.references.tables[table_id]
+            {
+                Access.READ: table.grant_read_data,
+                Access.WRITE: table.grant_write_data,
+                Access.READ_WRITE: table.grant_read_write_data,
+            }[access](grantee)
+            if self.platform.table(table_id).indexes:
+                acknowledge(
+                    owner,
+                    f"AwsSolutions-IAM5[Resource::{_arn_pattern(table.table_arn, self)}/index/*]",
+                    f"{table_id} table grant: its own secondary indexes, no other table",
+                )
+
+    def _grant_function(self, function: PlatformFunction) -> None:
+        spec = function.spec
+        grantee = function.function
+        self._grant_tables(grantee, spec.tables, owner=function)
+        for bucket_id, access in spec.buckets.items():
+            bucket = self.references.buckets[bucket_id]
+            {
+                Access.READ: bucket.grant_read,
+                Access.WRITE: bucket.grant_put,
+                Access.READ_WRITE: bucket.grant_read_write,
+            }[access](grantee)
+            acknowledge(
+                function,
+                f"AwsSolutions-IAM5[Resource::{_arn_pattern(bucket.bucket_arn, self)}/*]",
+                f"{bucket_id} bucket grant: objects of that one bucket, whose keys are generated at run time",
+            )
+            if access is not Access.READ:
+                acknowledge(
+                    function,
+                    "AwsSolutions-IAM5[Action::s3:Abort*]",
+                    f"{bucket_id} bucket grant: AbortMultipartUpload on that bucket's objects only",
+                )
+        if spec.put_events:
+            self.bus.bus.grant_put_events_to(grantee)
+        if spec.webhook_secrets:
+            self.secrets.grant_read(grantee)
+
+    def _grant_workflow(self, workflow: Workflow) -> None:
+        spec = workflow.spec
+        state_machine = workflow.state_machine
+        self._grant_tables(state_machine, spec.tables, owner=workflow)
+        for function_name in spec.functions:
+            self.functions[function_name].function.grant_invoke(state_machine)
+        if spec.put_events:
+            self.bus.bus.grant_put_events_to(state_machine)
+
+
+def _arn_pattern(arn: str, stack: Stack) -> str:
+    """An ARN as cdk-nag spells it in finding ids (``<AWS::Region>`` for pseudo parameters)."""
+    resolved = stack.resolve(arn)
+    if isinstance(resolved, str):
+        return resolved
+    parts = resolved["Fn::Join"][1]
+    return "".join(part if isinstance(part, str) else f"<{part['Ref']}>" for part in parts)
