@@ -50,7 +50,9 @@ class AiosStacks:
         return [self.data, self.platform]
 
 
-def build_app(*, outdir: str | Path | None = None, context: dict[str, object] | None = None) -> tuple[cdk.App, AiosStacks]:
+def build_app(
+    *, outdir: str | Path | None = None, context: dict[str, object] | None = None
+) -> tuple[cdk.App, AiosStacks]:
     # Command-line context (-c key=value, or ``context`` here) wins over cdk.json.
     app = cdk.App(outdir=str(outdir) if outdir else None, context={**cdk_json_context(), **(context or {})})
     settings = DeploymentSettings.from_app(app)

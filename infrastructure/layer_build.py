@@ -29,7 +29,9 @@ LAYER_DISTRIBUTIONS = ("aws-lambda-powertools", "pydantic", "httpx", "boto3")
 
 def layer_requirements() -> list[str]:
     dependencies = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    by_name = {re.split(r"[\[=<>~ ]", requirement, maxsplit=1)[0]: requirement for requirement in dependencies}
+    by_name = {
+        re.split(r"[\[=<>~ ]", requirement, maxsplit=1)[0]: requirement for requirement in dependencies
+    }
     return [by_name[name] for name in LAYER_DISTRIBUTIONS]
 
 

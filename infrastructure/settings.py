@@ -50,7 +50,6 @@ class DeploymentSettings(BaseModel):
             values[field.alias] = app.node.try_get_context(field.alias)
         return cls.model_validate(values)
 
-
     @property
     def is_production(self) -> bool:
         return self.stage == "prod"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import jsii
-from aws_cdk import aws_apigateway as restapi, aws_apigatewayv2 as apigw, aws_kms as kms, aws_logs as logs
+from aws_cdk import aws_apigateway as restapi
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from aws_cdk.aws_lambda import IFunction
 from constructs import Construct

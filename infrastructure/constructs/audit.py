@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import aws_cloudtrail as cloudtrail, aws_dynamodb as dynamodb, aws_kms as kms, aws_logs as logs
+from aws_cdk import aws_cloudtrail as cloudtrail
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -51,7 +54,9 @@ class AuditTrail(Construct):
             cloudtrail.CfnTrail.AdvancedEventSelectorProperty(
                 name="Management events",
                 field_selectors=[
-                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(field="eventCategory", equal_to=["Management"])
+                    cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
+                        field="eventCategory", equal_to=["Management"]
+                    )
                 ],
             )
         ]
@@ -60,7 +65,9 @@ class AuditTrail(Construct):
             for index, table in enumerate(data_event_tables)
         ]
         selectors += [
-            self._data_selector("AWS::S3::Object", bucket.arn_for_objects(""), f"Document data events {index}")
+            self._data_selector(
+                "AWS::S3::Object", bucket.arn_for_objects(""), f"Document data events {index}"
+            )
             for index, bucket in enumerate(data_event_buckets)
         ]
         cfn_trail = self.trail.node.default_child
@@ -75,7 +82,11 @@ class AuditTrail(Construct):
             name=name,
             field_selectors=[
                 cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(field="eventCategory", equal_to=["Data"]),
-                cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(field="resources.type", equal_to=[resource_type]),
-                cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(field="resources.ARN", starts_with=[arn_prefix]),
+                cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
+                    field="resources.type", equal_to=[resource_type]
+                ),
+                cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
+                    field="resources.ARN", starts_with=[arn_prefix]
+                ),
             ],
         )

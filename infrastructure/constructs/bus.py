@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, aws_events as events, aws_kms as kms, aws_sqs as sqs
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infrastructure.platform.model import EventBusSpec

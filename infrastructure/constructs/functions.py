@@ -13,17 +13,27 @@ from aws_cdk import (
     DockerImage,
     Duration,
     ILocalBundling,
+)
+from aws_cdk import (
     aws_iam as iam,
+)
+from aws_cdk import (
     aws_kms as kms,
+)
+from aws_cdk import (
     aws_lambda as lambda_,
+)
+from aws_cdk import (
     aws_logs as logs,
+)
+from aws_cdk import (
     aws_sqs as sqs,
 )
-from aios.config import EnvVar
 from constructs import Construct
 
-from infrastructure.nag import acknowledge_grant_wildcards
+from aios.config import EnvVar
 from infrastructure.layer_build import LAYER_DEPENDENCIES, LAYER_SOURCE
+from infrastructure.nag import acknowledge_grant_wildcards
 from infrastructure.platform.model import FunctionSpec
 from infrastructure.settings import DeploymentSettings
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
-from aios.secrets import webhook_secret_name
-from aws_cdk import Stack, aws_iam as iam, aws_kms as kms, aws_secretsmanager as secretsmanager
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from aios.secrets import webhook_secret_name
 from infrastructure.nag import acknowledge
 from infrastructure.platform.model import Platform
 from infrastructure.settings import DeploymentSettings
@@ -76,7 +79,9 @@ class WebhookSecrets(Construct):
                 actions=["kms:Decrypt"],
                 resources=[self._key.key_arn],
                 conditions={
-                    "StringEquals": {"kms:ViaService": f"secretsmanager.{Stack.of(self).region}.amazonaws.com"}
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{Stack.of(self).region}.amazonaws.com"
+                    }
                 },
             )
         )

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from aws_cdk import (
     Duration,
+)
+from aws_cdk import (
     aws_events as events,
+)
+from aws_cdk import (
     aws_events_targets as targets,
+)
+from aws_cdk import (
     aws_kms as kms,
+)
+from aws_cdk import (
     aws_logs as logs,
+)
+from aws_cdk import (
     aws_sqs as sqs,
+)
+from aws_cdk import (
     aws_stepfunctions as sfn,
 )
 from constructs import Construct

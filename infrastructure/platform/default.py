@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from aios import events
 from aios.config import EnvVar
-
 from infrastructure.platform.model import (
     Access,
     BucketSpec,

@@ -13,8 +13,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from aios.config import EnvVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from aios.config import EnvVar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -206,7 +207,9 @@ class Platform(_Spec):
                 raise ValueError(f"workflow {workflow.name} invokes unknown functions {sorted(missing)}")
         for route in self.routes:
             if route.function not in functions:
-                raise ValueError(f"route {route.method} {route.path} targets unknown function {route.function}")
+                raise ValueError(
+                    f"route {route.method} {route.path} targets unknown function {route.function}"
+                )
         return self
 
     def table(self, table_id: str) -> TableSpec:

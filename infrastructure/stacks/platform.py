@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, aws_iam as iam
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infrastructure.constructs.api import WebhookApi
@@ -77,7 +78,9 @@ class PlatformStack(Stack):
                 settings=settings,
             )
             self._grant_workflow(workflow)
-            workflow.start_on(bus=self.bus.bus, dead_letter_queue=self.bus.dead_letter_queue, settings=settings)
+            workflow.start_on(
+                bus=self.bus.bus, dead_letter_queue=self.bus.dead_letter_queue, settings=settings
+            )
             self.workflows[workflow_spec.name] = workflow
 
         self.api = WebhookApi(
@@ -107,7 +110,9 @@ class PlatformStack(Stack):
             return reference.id
         raise ValueError(f"cannot resolve {reference}")
 
-    def _grant_tables(self, grantee: iam.IGrantable, tables: Mapping[str, Access], *, owner: Construct) -> None:
+    def _grant_tables(
+        self, grantee: iam.IGrantable, tables: Mapping[str, Access], *, owner: Construct
+    ) -> None:
         for table_id, access in tables.items():
             table = self.references.tables[table_id]
             {

@@ -8,7 +8,10 @@ it exports without first redeploying every consumer, and IAM resources read as r
 
 from __future__ import annotations
 
-from aws_cdk import Stack, aws_dynamodb as dynamodb, aws_kms as kms, aws_s3 as s3
+from aws_cdk import Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infrastructure.platform.model import Platform
