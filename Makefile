@@ -11,7 +11,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 SETUP_STAMP := $(VENV)/.setup-$(shell cat pyproject.toml package.json | sha256sum | cut -c1-16)
 
-.PHONY: help setup lint typecheck asl test test-unit test-integration test-infrastructure test-e2e synth cfn-lint demo clean
+.PHONY: help setup model lint typecheck asl test test-unit test-integration test-infrastructure test-e2e synth cfn-lint demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -23,8 +23,12 @@ $(SETUP_STAMP): pyproject.toml package.json
 	npm install --no-audit --no-fund --silent
 	rm -f $(VENV)/.setup-* && touch $@
 
-setup: $(SETUP_STAMP) ## Create .venv, install the pins, the CDK CLI and the layer's ARM64 wheels (quick when done)
+setup: $(SETUP_STAMP) ## Create .venv, install the pins, the CDK CLI, the layer's ARM64 wheels and the model (quick when done)
 	@$(BIN)/python -m infrastructure.layer_build
+	@$(BIN)/python models/invoice-anomaly/build.py
+
+model: $(SETUP_STAMP) ## Train (if stale) and package the invoice anomaly model into models/invoice-anomaly/artifacts/
+	$(BIN)/python models/invoice-anomaly/build.py
 
 lint: setup ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import jsii
 from aws_cdk import (
     Duration,
 )
@@ -23,8 +26,9 @@ from aws_cdk import (
 from aws_cdk import (
     aws_stepfunctions as sfn,
 )
-from constructs import Construct
+from constructs import Construct, IValidation
 
+from infrastructure.asl_policy import violations
 from infrastructure.nag import acknowledge_grant_wildcards
 from infrastructure.platform.model import WorkflowSpec
 from infrastructure.settings import DeploymentSettings
@@ -49,6 +53,17 @@ def event_pattern(pattern: dict[str, object]) -> events.EventPattern:
     if unknown:
         raise ValueError(f"event pattern has fields EventBridge does not match on: {sorted(unknown)}")
     return events.EventPattern(**{_PATTERN_FIELDS[field]: value for field, value in pattern.items()})
+
+
+@jsii.implements(IValidation)
+class _AslPolicy:
+    """Fails synth when the workflow's ASL breaks ``infrastructure/asl_policy.py``."""
+
+    def __init__(self, spec: WorkflowSpec) -> None:
+        self._spec = spec
+
+    def validate(self) -> list[str]:
+        return [f"{self._spec.asl}: {v}" for v in violations(json.loads(self._spec.read_definition()))]
 
 
 class Workflow(Construct):
@@ -92,6 +107,7 @@ class Workflow(Construct):
             tracing_enabled=True,
         )
         acknowledge_grant_wildcards(self, what=f"workflow {spec.name}")
+        self.node.add_validation(_AslPolicy(spec))
 
     def start_on(
         self, *, bus: events.IEventBus, dead_letter_queue: sqs.IQueue, settings: DeploymentSettings

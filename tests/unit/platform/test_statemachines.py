@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from statelint.linter import Linter
 
 from aios import events
 from aios.errors import ERROR_NAMES
+from infrastructure.asl_policy import states, violations
 from infrastructure.platform import PLATFORM
 from infrastructure.platform.model import STATEMACHINES_DIR, WorkflowSpec
 
@@ -23,21 +22,6 @@ SERVICE_ERROR_PREFIXES = {
     "arn:aws:states:::lambda:": "Lambda.",
     "arn:aws:states:::states:": "StepFunctions.",
 }
-
-
-def _states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every state, including those inside Parallel branches and Map iterators."""
-    for name, state in definition["States"].items():
-        yield name, state
-        for branch in state.get("Branches", []):
-            yield from _states(branch)
-        for key in ("Iterator", "ItemProcessor"):
-            if key in state:
-                yield from _states(state[key])
-
-
-def _workflow(path: Path) -> WorkflowSpec:
-    return next(w for w in PLATFORM.workflows if w.asl == path.name)
 
 
 def test_there_are_state_machines() -> None:
@@ -64,7 +48,7 @@ def test_substitutions_are_all_provided(workflow: WorkflowSpec) -> None:
 @pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
 def test_error_names_are_the_vocabulary(path: Path) -> None:
     definition = json.loads(path.read_text())
-    for name, state in _states(definition):
+    for name, state in states(definition):
         resource = state.get("Resource", "")
         service_prefixes = tuple(p for r, p in SERVICE_ERROR_PREFIXES.items() if resource.startswith(r))
         for rule in [*state.get("Retry", []), *state.get("Catch", [])]:
@@ -78,7 +62,7 @@ def test_error_names_are_the_vocabulary(path: Path) -> None:
 def test_events_put_by_workflows_use_the_vocabulary(path: Path) -> None:
     known = {value for name, value in vars(events).items() if name.isupper() and isinstance(value, str)}
     definition = json.loads(path.read_text())
-    for name, state in _states(definition):
+    for name, state in states(definition):
         for entry in state.get("Parameters", {}).get("Entries", []):
             assert entry["Source"] in known, f"{name}: unknown source {entry['Source']}"
             assert entry["DetailType"] in known, f"{name}: unknown detail-type {entry['DetailType']}"
@@ -86,5 +70,32 @@ def test_events_put_by_workflows_use_the_vocabulary(path: Path) -> None:
 
 @pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
 def test_every_state_has_a_comment(path: Path) -> None:
-    for name, state in _states(json.loads(path.read_text())):
+    for name, state in states(json.loads(path.read_text())):
         assert state.get("Comment"), f"{path.name}: state {name!r} has no Comment for operators"
+
+
+@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
+def test_tasks_keep_the_failure_handling_policy(path: Path) -> None:
+    assert violations(json.loads(path.read_text())) == []
+
+
+def test_policy_catches_each_kind_of_violation() -> None:
+    # Given a definition that breaks every rule once
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Retry": [{"ErrorEquals": ["States.ALL"]}],
+                "End": True,
+            }
+        },
+    }
+    # Then each rule reports it
+    assert violations(definition) == [
+        "'Call': Task has no TimeoutSeconds",
+        "'Call': callback Task has no HeartbeatSeconds",
+        "'Call': Retry[0] has no MaxDelaySeconds",
+        "'Call': Retry[0] has no JitterStrategy FULL",
+    ]
