@@ -264,6 +264,11 @@ class Platform(_Spec):
             environment[EnvVar.EVENT_BUS_NAME.value] = ResourceAttribute(
                 kind="bus", id=self.bus.name, attribute="name"
             )
+        if function.webhook_secrets:
+            sources = {source.name: source.scheme for source in self.sources}
+            environment[EnvVar.WEBHOOK_SOURCES.value] = ResourceAttribute(
+                kind="literal", id=json.dumps(sources, sort_keys=True), attribute="value"
+            )
         return environment
 
     def trigger_pattern_json(self, workflow: WorkflowSpec) -> str:

@@ -26,6 +26,8 @@ class EnvVar(StrEnum):
     DOCUMENTS_BUCKET = "AIOS_DOCUMENTS_BUCKET"
     AUDIT_BUCKET = "AIOS_AUDIT_BUCKET"
     SECRETS_PREFIX = "AIOS_SECRETS_PREFIX"
+    #: JSON object ``{source: scheme}`` of the webhook sources, from the platform description.
+    WEBHOOK_SOURCES = "AIOS_WEBHOOK_SOURCES"
     MODEL_ENDPOINT = "AIOS_MODEL_ENDPOINT"
     MODEL_VERSION = "AIOS_MODEL_VERSION"
     # Powertools' own settings, set per function by the same helper.
@@ -53,6 +55,7 @@ class Settings(BaseModel):
     documents_bucket: str | None = None
     audit_bucket: str | None = None
     secrets_prefix: str = "aios"
+    webhook_sources: str | None = None
     model_endpoint: str | None = None
     model_version: str | None = None
 

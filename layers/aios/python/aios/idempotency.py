@@ -10,6 +10,11 @@ from aios.config import settings
 
 
 @cache
-def persistence_layer() -> DynamoDBPersistenceLayer:
-    """The idempotency store of this process (table name from ``AIOS_IDEMPOTENCY_TABLE``)."""
+def persistence_layer(purpose: str = "default") -> DynamoDBPersistenceLayer:
+    """The idempotency store for one idempotent operation of this process.
+
+    One instance per purpose: Powertools configures a persistence layer once (function
+    name, expiry, key expression), so two idempotent functions sharing one instance would
+    write each other's keys. The table (``AIOS_IDEMPOTENCY_TABLE``) is shared.
+    """
     return DynamoDBPersistenceLayer(table_name=settings().require("idempotency_table"))
