@@ -1,27 +1,25 @@
-"""Signing secrets of the webhook sources, in Secrets Manager under the platform key."""
+"""The platform's secrets in Secrets Manager, under the platform key: webhook signing
+secrets and connector credentials, named as the runtime looks them up (``aios.secrets``)."""
 
 from __future__ import annotations
 
 import json
 
-from aws_cdk import Stack
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_secretsmanager as secretsmanager
+from aios.secrets import connector_secret_name, webhook_secret_name
+from aws_cdk import Stack, aws_iam as iam, aws_kms as kms, aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from aios.secrets import webhook_secret_name
 from infrastructure.nag import acknowledge
 from infrastructure.platform.model import Platform
 from infrastructure.settings import DeploymentSettings
 
 
-class WebhookSecrets(Construct):
-    """One secret per source, named as the ingest function looks it up.
+class PlatformSecrets(Construct):
+    """One secret per webhook source and per connector that declares credentials.
 
-    The value is ``{"current": ..., "previous": ...}``. Each provider issues its own signing
-    secret, so the deployed value is a placeholder the operator replaces (README, "Webhook
-    secrets"); rotating means moving ``current`` to ``previous`` and storing the new one.
+    Webhook secrets hold ``{"current": ..., "previous": ...}``; connector secrets hold the
+    connector's JSON settings (base URL, API key or OAuth2 client). Providers issue these
+    values, so the deployed ones are placeholders the operator replaces (README, "Secrets").
     """
 
     def __init__(
@@ -35,43 +33,74 @@ class WebhookSecrets(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._key = key
-        self.by_source: dict[str, secretsmanager.Secret] = {
-            source.name: secretsmanager.Secret(
-                self,
-                source.name,
-                secret_name=webhook_secret_name(source.name, settings.secrets_prefix),
+        self.webhooks: dict[str, secretsmanager.Secret] = {
+            source.name: self._secret(
+                f"webhook-{source.name}",
+                name=webhook_secret_name(source.name, settings.secrets_prefix),
                 description=f"aios: signing secret of webhook source {source.name} ({source.scheme})",
-                encryption_key=key,
-                generate_secret_string=secretsmanager.SecretStringGenerator(
-                    secret_string_template=json.dumps({"previous": None}),
-                    generate_string_key="current",
-                    exclude_punctuation=True,
-                    password_length=48,
-                ),
-                removal_policy=settings.removal_policy,
+                template={"previous": None},
+                generated_key="current",
+                settings=settings,
             )
             for source in platform.sources
+        }
+        connectors = sorted({f.connector_secret for f in platform.functions if f.connector_secret})
+        self.connectors: dict[str, secretsmanager.Secret] = {
+            connector: self._secret(
+                f"connector-{connector}",
+                name=connector_secret_name(connector, settings.secrets_prefix),
+                description=f"aios: credentials and settings of the {connector} connector",
+                template={"base_url": "https://replace-me.invalid"},
+                generated_key="api_key",
+                settings=settings,
+            )
+            for connector in connectors
         }
         acknowledge(
             self,
             "AwsSolutions-SMG4",
-            "Webhook signing secrets are issued by each provider (Stripe, GitHub, Slack, the ERP), "
-            "so Secrets Manager cannot rotate them; rotation is provider-driven, and ingest accepts "
-            "both 'current' and 'previous' while the provider switches over",
+            "Webhook signing secrets and connector API credentials are issued by the providers "
+            "(Stripe, GitHub, Slack, the ERP, the payment processor), so Secrets Manager cannot "
+            "rotate them; rotation is provider-driven, and ingest accepts both 'current' and "
+            "'previous' signing secrets while a provider switches over",
         )
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
-        """Read access to every source's secret, written on the grantee's policy.
+    def _secret(
+        self,
+        construct_id: str,
+        *,
+        name: str,
+        description: str,
+        template: dict[str, object],
+        generated_key: str,
+        settings: DeploymentSettings,
+    ) -> secretsmanager.Secret:
+        return secretsmanager.Secret(
+            self,
+            construct_id,
+            secret_name=name,
+            description=description,
+            encryption_key=self._key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps(template),
+                generate_string_key=generated_key,
+                exclude_punctuation=True,
+                password_length=48,
+            ),
+            removal_policy=settings.removal_policy,
+        )
+
+    def grant_read(self, grantee: iam.IGrantable, secrets: list[secretsmanager.ISecret]) -> None:
+        """Read access to ``secrets``, written on the grantee's policy.
 
         ``Secret.grant_read`` would also add a statement naming the grantee to the key
         policy, which lives in the data stack: a dependency cycle. The identity policy below
         grants the same, with decryption limited to calls made through Secrets Manager.
         """
-        secret_arns = [secret.secret_arn for secret in self.by_source.values()]
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                resources=secret_arns,
+                resources=[secret.secret_arn for secret in secrets],
             )
         )
         grantee.grant_principal.add_to_principal_policy(
@@ -79,9 +108,7 @@ class WebhookSecrets(Construct):
                 actions=["kms:Decrypt"],
                 resources=[self._key.key_arn],
                 conditions={
-                    "StringEquals": {
-                        "kms:ViaService": f"secretsmanager.{Stack.of(self).region}.amazonaws.com"
-                    }
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{Stack.of(self).region}.amazonaws.com"}
                 },
             )
         )

@@ -1,9 +1,5 @@
 """The connector catalog's part of the platform description: the circuit table and one
-function per connector.
-
-Each connector reads its own secret ``{secrets_prefix}/connectors/{connector}``; the
-``FunctionSpec`` model has no field for that yet (``connector_secret``), so the secret each
-function needs is recorded in ``CONNECTOR_SECRETS`` until the model grows one.
+function per connector, each reading its own secret ``{secrets_prefix}/connectors/{name}``.
 """
 
 from __future__ import annotations
@@ -28,6 +24,7 @@ ERP_CONNECTOR = FunctionSpec(
     name="erp-connector",
     description="ERP connector: get an invoice, post an approved invoice, reverse a posting.",
     code="connectors/erp",
+    connector_secret="erp",
     memory_mb=256,
     timeout_seconds=30,
     tables=_HTTP_CONNECTOR_ACCESS,
@@ -37,6 +34,7 @@ PAYMENTS_CONNECTOR = FunctionSpec(
     name="payments-connector",
     description="Payments connector (Stripe-like): create a payment, get its status, cancel it.",
     code="connectors/payments",
+    connector_secret="payments",
     memory_mb=256,
     timeout_seconds=30,
     tables=_HTTP_CONNECTOR_ACCESS,
@@ -46,6 +44,7 @@ SLACK_CONNECTOR = FunctionSpec(
     name="slack-connector",
     description="Slack connector: approval requests, decisions, reminders and escalations.",
     code="connectors/slack",
+    connector_secret="slack",
     memory_mb=256,
     timeout_seconds=30,
     tables=_HTTP_CONNECTOR_ACCESS,
@@ -55,6 +54,8 @@ EMAIL_CONNECTOR = FunctionSpec(
     name="email-connector",
     description="Email connector: templated mail through SES; inbound invoice mail parsed from S3.",
     code="connectors/email",
+    connector_secret="email",
+    send_email=True,
     memory_mb=512,
     timeout_seconds=30,
     tables=_HTTP_CONNECTOR_ACCESS,
@@ -79,13 +80,3 @@ CONNECTOR_FUNCTIONS: tuple[FunctionSpec, ...] = (
     EMAIL_CONNECTOR,
     DOCUMENTS_CONNECTOR,
 )
-
-#: Function name -> the connector whose secret it reads (``secret_name(connector)``).
-#: To become ``FunctionSpec.connector_secret: str | None`` (grant read on that secret).
-CONNECTOR_SECRETS: dict[str, str | None] = {
-    "erp-connector": "erp",
-    "payments-connector": "payments",
-    "slack-connector": "slack",
-    "email-connector": "email",
-    "documents-connector": None,
-}

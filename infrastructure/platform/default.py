@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aios import events
 from aios.config import EnvVar
+from infrastructure.platform.connectors import CIRCUIT, CONNECTOR_FUNCTIONS
 from infrastructure.platform.model import (
     Access,
     BucketSpec,
@@ -84,7 +85,7 @@ INTAKE = WorkflowSpec(
 PLATFORM = Platform(
     name="aios",
     bus=EventBusSpec(name="aios", archive_retention_days=365),
-    tables=(LINEAGE, IDEMPOTENCY),
+    tables=(LINEAGE, IDEMPOTENCY, CIRCUIT),
     buckets=(DOCUMENTS,),
     sources=(
         WebhookSourceSpec(name="stripe", scheme="stripe", description="Stripe events"),
@@ -96,7 +97,7 @@ PLATFORM = Platform(
             description="Standard Webhooks: ERP, email gateways and our own producers",
         ),
     ),
-    functions=(WEBHOOK_INGEST,),
+    functions=(WEBHOOK_INGEST, *CONNECTOR_FUNCTIONS),
     workflows=(INTAKE,),
     routes=(HttpRouteSpec(method="POST", path="/webhooks/{source}", function="webhook-ingest"),),
 )

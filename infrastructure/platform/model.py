@@ -104,6 +104,10 @@ class FunctionSpec(_Spec):
     buckets: Mapping[str, Access] = Field(default_factory=dict)
     put_events: bool = False
     webhook_secrets: bool = False
+    #: The connector whose credentials (``{prefix}/connectors/{name}``) the function reads.
+    connector_secret: Slug | None = None
+    #: Sends mail through SES v2 (``ses:SendEmail``).
+    send_email: bool = False
 
     @property
     def code_path(self) -> Path:

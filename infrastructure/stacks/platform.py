@@ -12,7 +12,7 @@ from constructs import Construct
 from infrastructure.constructs.api import WebhookApi
 from infrastructure.constructs.bus import PlatformBus
 from infrastructure.constructs.functions import PlatformFunction, SharedLayer
-from infrastructure.constructs.secrets import WebhookSecrets
+from infrastructure.constructs.secrets import PlatformSecrets
 from infrastructure.constructs.workflows import Workflow
 from infrastructure.nag import acknowledge
 from infrastructure.platform.model import Access, Platform, ResourceAttribute
@@ -43,7 +43,7 @@ class PlatformStack(Stack):
         key = data.key
         self.references = DataReferences(self, "Data", platform=platform, key=key, settings=settings)
         self.bus = PlatformBus(self, "Bus", spec=platform.bus, key=key, settings=settings)
-        self.secrets = WebhookSecrets(self, "WebhookSecrets", platform=platform, key=key, settings=settings)
+        self.secrets = PlatformSecrets(self, "Secrets", platform=platform, key=key, settings=settings)
         layer = SharedLayer(self, "SharedLayer").layer
 
         self.functions: dict[str, PlatformFunction] = {}
@@ -132,27 +132,51 @@ class PlatformStack(Stack):
         grantee = function.function
         self._grant_tables(grantee, spec.tables, owner=function)
         for bucket_id, access in spec.buckets.items():
-            bucket = self.references.buckets[bucket_id]
-            {
-                Access.READ: bucket.grant_read,
-                Access.WRITE: bucket.grant_put,
-                Access.READ_WRITE: bucket.grant_read_write,
-            }[access](grantee)
-            acknowledge(
-                function,
-                f"AwsSolutions-IAM5[Resource::{_arn_pattern(bucket.bucket_arn, self)}/*]",
-                f"{bucket_id} bucket grant: objects of that one bucket, whose keys are generated at run time",
-            )
-            if access is not Access.READ:
-                acknowledge(
-                    function,
-                    "AwsSolutions-IAM5[Action::s3:Abort*]",
-                    f"{bucket_id} bucket grant: AbortMultipartUpload on that bucket's objects only",
-                )
+            self._grant_bucket(function, bucket_id, access)
         if spec.put_events:
             self.bus.bus.grant_put_events_to(grantee)
         if spec.webhook_secrets:
-            self.secrets.grant_read(grantee)
+            self.secrets.grant_read(grantee, list(self.secrets.webhooks.values()))
+        if spec.connector_secret:
+            self.secrets.grant_read(grantee, [self.secrets.connectors[spec.connector_secret]])
+        if spec.send_email:
+            stack = Stack.of(self)
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["ses:SendEmail"],
+                    resources=[f"arn:{stack.partition}:ses:{stack.region}:{stack.account}:identity/*"],
+                )
+            )
+            acknowledge(
+                function,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]",
+                "SES authorizes a send against both the sender and recipient identities; the "
+                "verified sender domains are the operator's, so identities of this account only",
+            )
+
+    def _grant_bucket(self, function: PlatformFunction, bucket_id: str, access: Access) -> None:
+        """Read and/or put objects; never delete (claim-checks are immutable, versioned)."""
+        bucket = self.references.buckets[bucket_id]
+        reasons = {
+            f"AwsSolutions-IAM5[Resource::{_arn_pattern(bucket.bucket_arn, self)}/*]": (
+                f"{bucket_id} bucket grant: objects of that one bucket, whose keys are generated at run time"
+            )
+        }
+        if access in (Access.READ, Access.READ_WRITE):
+            bucket.grant_read(function.function)
+            reasons |= {
+                f"AwsSolutions-IAM5[Action::s3:{action}*]": (
+                    f"{bucket_id} bucket grant_read: the Get/List variants (versions, tags) of that bucket only"
+                )
+                for action in ("GetObject", "GetBucket", "List")
+            }
+        if access in (Access.WRITE, Access.READ_WRITE):
+            bucket.grant_put(function.function)
+            reasons["AwsSolutions-IAM5[Action::s3:Abort*]"] = (
+                f"{bucket_id} bucket grant_put: AbortMultipartUpload on that bucket's objects only"
+            )
+        for rule_id, reason in reasons.items():
+            acknowledge(function, rule_id, reason)
 
     def _grant_workflow(self, workflow: Workflow) -> None:
         spec = workflow.spec

@@ -178,3 +178,39 @@ def test_cdk_nag_left_no_unacknowledged_finding(synthesized: Synthesized) -> Non
     report = json.loads((synthesized.outdir / "validation-report.json").read_text())
     violations = [v for plugin in report.get("pluginReports", []) for v in plugin.get("violations", [])]
     assert violations == []
+
+
+def test_each_connector_reads_only_its_own_secret(synthesized: Synthesized) -> None:
+    template = synthesized.templates()["aios-dev-platform"]
+    secret_names = {
+        logical_id: resource["Properties"]["Name"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::SecretsManager::Secret"
+    }
+    for function in PLATFORM.functions:
+        if not function.connector_secret:
+            continue
+        role_policies = [
+            resource
+            for resource in template["Resources"].values()
+            if resource["Type"] == "AWS::IAM::Policy"
+            and any(
+                r["Ref"].startswith(function.name.replace("-", "")) for r in resource["Properties"]["Roles"]
+            )
+        ]
+        readable = {
+            secret_names[resource["Ref"]]
+            for policy in role_policies
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if "secretsmanager:GetSecretValue" in statement["Action"]
+            for resource in (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+        }
+        assert readable == {f"aios/connectors/{function.connector_secret}"}, function.name
+
+
+def test_no_function_may_delete_objects(synthesized: Synthesized) -> None:
+    for _, statement in _statements(synthesized.templates()["aios-dev-platform"]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not [a for a in actions if a.startswith("s3:Delete")]

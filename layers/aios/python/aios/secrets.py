@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 DEFAULT_SECRET_MAX_AGE_SECONDS = 300
 
 
+def connector_secret_name(connector: str, prefix: str) -> str:
+    """The credentials of a connector: ``{prefix}/connectors/{connector}``."""
+    return f"{prefix}/connectors/{connector}"
+
+
 def webhook_secret_name(source: str, prefix: str) -> str:
     """``aios/webhooks/stripe``: the Secrets Manager name of a webhook source's signing secret."""
     return f"{prefix.rstrip('/')}/webhooks/{source}"

@@ -1,0 +1,33 @@
+"""Documents connector: a thin Lambda handler over ``aios.connectors.catalog.documents``.
+
+Operations:
+
+- ``put_document`` ``{business_key, content (base64), content_type?}`` -> ``{ref: DocumentRef}``
+- ``get_document`` ``{ref: DocumentRef}`` -> ``{ref, content (base64)}``, checked against the digest
+
+Every result carries ``connector``, ``connector_version`` and ``operation``. Failures raise
+the errors of ``aios.errors`` (``Connector.Throttled``, ``Connector.Unavailable``,
+``Connector.Rejected``, ``Connector.AuthFailed``, ``Connector.CircuitOpen``,
+``Validation.Failed`` for a request that breaks its contract); the state machine's
+``Retry``/``Catch`` decide what happens next. Lambda loads this file as the top-level
+``handler`` module, so it imports only ``aios`` and libraries.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aios.connectors import parse_request
+from aios.connectors.catalog import documents
+from aios.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(documents.REQUEST, event)
+    return documents.handle(request).model_dump(mode="json")

@@ -1,0 +1,38 @@
+"""Slack connector: a thin Lambda handler over ``aios.connectors.catalog.slack``.
+
+Operations:
+
+- ``post_approval_request`` ``{business_key, approval_id, channel, invoice: summary}`` ->
+  ``{business_key, channel, ts}``; buttons carry only the opaque ``approval_id``
+- ``update_decision`` ``{business_key, channel, ts, decision, decided_by?, invoice}`` -> same
+- ``post_reminder`` / ``post_escalation`` ``{business_key, channel, thread_ts, sequence, mention?,
+  text?}`` -> same
+
+Never accepts or sends a task token: the approvals table keeps it server-side.
+
+Every result carries ``connector``, ``connector_version`` and ``operation``. Failures raise
+the errors of ``aios.errors`` (``Connector.Throttled``, ``Connector.Unavailable``,
+``Connector.Rejected``, ``Connector.AuthFailed``, ``Connector.CircuitOpen``,
+``Validation.Failed`` for a request that breaks its contract); the state machine's
+``Retry``/``Catch`` decide what happens next. Lambda loads this file as the top-level
+``handler`` module, so it imports only ``aios`` and libraries.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aios.connectors import parse_request
+from aios.connectors.catalog import slack
+from aios.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(slack.REQUEST, event)
+    return slack.handle(request).model_dump(mode="json")

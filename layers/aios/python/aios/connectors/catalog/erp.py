@@ -1,0 +1,299 @@
+"""ERP connector: a generic REST ERP, configured rather than coded.
+
+Operations (``operation`` field of the request):
+
+- ``get_invoice``: ``GET {paths.get_invoice}`` -> the ERP's invoice JSON, mapped to ``Invoice``.
+- ``post_invoice``: ``POST {paths.post_invoice}`` with the mapped invoice -> posting id.
+  Idempotent on (business key, operation); ``Idempotency-Key`` header sent when configured.
+- ``reverse_posting``: ``POST {paths.reverse_posting}`` -> reversal id (compensation).
+  Idempotent the same way.
+
+Configuration lives in the connector secret: ``base_url`` and auth (API key, bearer or
+OAuth2 client credentials), and ``settings`` parsed as ``ErpSettings``: the paths, the
+field mapping from ``Invoice`` field names to the ERP's JSON names (dotted for nested
+objects: ``"vendor_id": "supplier.id"``), the response fields carrying the posting id and
+status, the source name of business keys and the idempotency header (``null`` if none).
+Raw bank account numbers from the ERP are turned into references on the way in and never
+sent back out.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from aios.connectors.kit import (
+    Connector,
+    ConnectorRequest,
+    ConnectorResult,
+    derived_idempotency_key,
+    ensure_rejected,
+)
+from aios.connectors.mapping import CallContext, invalid_response
+from aios.errors import ConnectorAuthFailed
+from aios.invoices import BusinessKey, Identifier, Invoice, bank_account_reference, business_key
+
+NAME = "erp"
+VERSION = "1.0.0"
+
+#: Invoice fields never sent to the ERP (vendor context is ours; the account is a reference).
+_NOT_SENT = frozenset(
+    {
+        "business_key",
+        "bank_account",
+        "vendor_mean_log_amount",
+        "vendor_std_log_amount",
+        "bank_account_changed",
+        "days_since_last_invoice",
+        "vendor_invoice_count",
+    }
+)
+
+
+class ErpPaths(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    get_invoice: str = "/invoices/{invoice_id}"
+    post_invoice: str = "/invoices/{invoice_id}/postings"
+    reverse_posting: str = "/postings/{posting_id}/reversal"
+
+
+class ErpSettings(BaseModel):
+    """The ``settings`` object of the ERP connector's secret (all optional)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")] = "erp"
+    paths: ErpPaths = ErpPaths()
+    #: ``Invoice`` field -> ERP JSON field (dotted path); unmapped fields keep their name.
+    field_map: dict[str, str] = Field(default_factory=dict)
+    #: Same for invoice lines.
+    line_field_map: dict[str, str] = Field(default_factory=dict)
+    #: The key under which the ERP wraps its invoice object, if any (``"data"``).
+    envelope_key: str | None = None
+    posting_id_field: str = "posting_id"
+    reversal_id_field: str = "reversal_id"
+    status_field: str = "status"
+    idempotency_header: str | None = "Idempotency-Key"
+
+
+# -- requests and responses ---------------------------------------------------------------
+class GetInvoice(ConnectorRequest):
+    operation: Literal["get_invoice"]
+    invoice_id: Identifier
+
+
+class PostInvoice(ConnectorRequest):
+    operation: Literal["post_invoice"]
+    business_key: BusinessKey
+    invoice: Invoice
+    approval_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,128}$")] | None = None
+
+
+class ReversePosting(ConnectorRequest):
+    operation: Literal["reverse_posting"]
+    business_key: BusinessKey
+    posting_id: Identifier
+    reason: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+Request = Annotated[GetInvoice | PostInvoice | ReversePosting, Field(discriminator="operation")]
+REQUEST: TypeAdapter[GetInvoice | PostInvoice | ReversePosting] = TypeAdapter(Request)
+
+
+class InvoiceResult(ConnectorResult):
+    invoice: Invoice
+
+
+class PostingResult(ConnectorResult):
+    business_key: BusinessKey
+    invoice_id: Identifier
+    posting_id: Identifier
+    status: Annotated[str, Field(max_length=64)]
+
+
+class ReversalResult(ConnectorResult):
+    business_key: BusinessKey
+    posting_id: Identifier
+    reversal_id: Identifier
+    status: Annotated[str, Field(max_length=64)]
+
+
+Result = InvoiceResult | PostingResult | ReversalResult
+
+
+# -- field mapping ------------------------------------------------------------------------
+def get_path(document: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(document, dict):
+            return None
+        document = document.get(part)
+    return document
+
+
+def set_path(document: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        document = document.setdefault(part, {})
+    document[last] = value
+
+
+def invoice_from_erp(body: dict[str, Any], config: ErpSettings, context: CallContext) -> Invoice:
+    """The ERP's invoice JSON as an ``Invoice`` (``Connector.Rejected`` naming bad fields)."""
+    source = get_path(body, config.envelope_key) if config.envelope_key else body
+    ensure_rejected(context, isinstance(source, dict), "invoice is not an object")
+    values: dict[str, Any] = {}
+    for field in Invoice.model_fields:
+        if field in {"business_key", "lines"}:
+            continue
+        value = get_path(source, config.field_map.get(field, field))
+        if value is not None:
+            values[field] = value
+    raw_account = values.get("bank_account")
+    if isinstance(raw_account, str) and not raw_account.startswith(("sha256:", "ref:")):
+        values["bank_account"] = bank_account_reference(raw_account)
+    raw_lines = get_path(source, config.field_map.get("lines", "lines")) or []
+    if isinstance(raw_lines, list):
+        values["lines"] = [
+            {
+                f: get_path(line, config.line_field_map.get(f, f))
+                for f in ("description", "quantity", "unit_price", "amount", "account_code", "tax_rate")
+                if get_path(line, config.line_field_map.get(f, f)) is not None
+            }
+            for line in raw_lines
+        ]
+    if "invoice_id" in values:
+        values["business_key"] = business_key(config.source, str(values["invoice_id"]))
+    try:
+        return Invoice.model_validate(values)
+    except ValidationError as error:
+        raise invalid_response(
+            context, [".".join(str(p) for p in e["loc"]) for e in error.errors()]
+        ) from None
+
+
+def invoice_to_erp(invoice: Invoice, config: ErpSettings) -> dict[str, Any]:
+    """The ``Invoice`` as the ERP's JSON (vendor context and account reference left out)."""
+    dumped = invoice.model_dump(mode="json", exclude_none=True)
+    document: dict[str, Any] = {}
+    for field, value in dumped.items():
+        if field in _NOT_SENT:
+            continue
+        mapped = value
+        if field == "lines":
+            mapped = [{config.line_field_map.get(k, k): v for k, v in line.items()} for line in value]
+        set_path(document, config.field_map.get(field, field), mapped)
+    return document
+
+
+# -- the connector ------------------------------------------------------------------------
+class ErpConnector(Connector):
+    name = NAME
+    version = VERSION
+
+    def erp_settings(self) -> ErpSettings:
+        try:
+            return ErpSettings.model_validate(self.settings())
+        except ValidationError:
+            raise ConnectorAuthFailed(
+                f"{self.name}: settings in its secret are malformed", connector=self.name
+            ) from None
+
+    def _headers(self, config: ErpSettings, business_key: str, operation: str) -> dict[str, str]:
+        if not config.idempotency_header:
+            return {}
+        return {config.idempotency_header: derived_idempotency_key(business_key, operation)}
+
+    def get_invoice(self, request: GetInvoice) -> InvoiceResult:
+        config = self.erp_settings()
+        path = config.paths.get_invoice.format(invoice_id=request.invoice_id)
+        body = self.call(request.operation, "GET", path)
+        context = CallContext(connector=self.name, operation=request.operation, target=self.target())
+        invoice = invoice_from_erp(body, config, context)
+        return InvoiceResult(**self.result(request.operation), invoice=invoice)
+
+    def post_invoice(self, request: PostInvoice) -> PostingResult:
+        def produce() -> PostingResult:
+            config = self.erp_settings()
+            document = invoice_to_erp(request.invoice, config)
+            if request.approval_id:
+                document["approval_reference"] = request.approval_id
+            path = config.paths.post_invoice.format(invoice_id=request.invoice.invoice_id)
+            body = self.call(
+                request.operation,
+                "POST",
+                path,
+                json=document,
+                headers=self._headers(config, request.business_key, request.operation),
+            )
+            context = CallContext(connector=self.name, operation=request.operation, target=self.target())
+            posting_id = get_path(body, config.posting_id_field)
+            ensure_rejected(
+                context, isinstance(posting_id, str | int) and str(posting_id) != "", "no posting id"
+            )
+            return PostingResult(
+                **self.result(request.operation),
+                business_key=request.business_key,
+                invoice_id=request.invoice.invoice_id,
+                posting_id=str(posting_id),
+                status=str(get_path(body, config.status_field) or "posted"),
+            )
+
+        return self.once(
+            operation=request.operation,
+            business_key=request.business_key,
+            model=PostingResult,
+            produce=produce,
+        )
+
+    def reverse_posting(self, request: ReversePosting) -> ReversalResult:
+        def produce() -> ReversalResult:
+            config = self.erp_settings()
+            path = config.paths.reverse_posting.format(posting_id=request.posting_id)
+            body = self.call(
+                request.operation,
+                "POST",
+                path,
+                json={"reason": request.reason},
+                headers=self._headers(config, request.business_key, request.operation),
+            )
+            context = CallContext(connector=self.name, operation=request.operation, target=self.target())
+            reversal_id = get_path(body, config.reversal_id_field)
+            ensure_rejected(
+                context, isinstance(reversal_id, str | int) and str(reversal_id) != "", "no reversal id"
+            )
+            return ReversalResult(
+                **self.result(request.operation),
+                business_key=request.business_key,
+                posting_id=request.posting_id,
+                reversal_id=str(reversal_id),
+                status=str(get_path(body, config.status_field) or "reversed"),
+            )
+
+        return self.once(
+            operation=request.operation,
+            business_key=request.business_key,
+            model=ReversalResult,
+            produce=produce,
+            discriminator=request.posting_id,
+        )
+
+
+@cache
+def default_connector() -> ErpConnector:
+    return ErpConnector()
+
+
+def handle(
+    request: GetInvoice | PostInvoice | ReversePosting, connector: ErpConnector | None = None
+) -> Result:
+    erp = connector or default_connector()
+    match request:
+        case GetInvoice():
+            return erp.get_invoice(request)
+        case PostInvoice():
+            return erp.post_invoice(request)
+        case ReversePosting():
+            return erp.reverse_posting(request)
