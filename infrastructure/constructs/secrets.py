@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
-from aios.secrets import connector_secret_name, webhook_secret_name
-from aws_cdk import Stack, aws_iam as iam, aws_kms as kms, aws_secretsmanager as secretsmanager
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from aios.secrets import connector_secret_name, webhook_secret_name
 from infrastructure.nag import acknowledge
 from infrastructure.platform.model import Platform
 from infrastructure.settings import DeploymentSettings
@@ -44,7 +47,7 @@ class PlatformSecrets(Construct):
             )
             for source in platform.sources
         }
-        connectors = sorted({f.connector_secret for f in platform.functions if f.connector_secret})
+        connectors = sorted({f.credentials for f in platform.functions if f.credentials})
         self.connectors: dict[str, secretsmanager.Secret] = {
             connector: self._secret(
                 f"connector-{connector}",
@@ -108,7 +111,9 @@ class PlatformSecrets(Construct):
                 actions=["kms:Decrypt"],
                 resources=[self._key.key_arn],
                 conditions={
-                    "StringEquals": {"kms:ViaService": f"secretsmanager.{Stack.of(self).region}.amazonaws.com"}
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{Stack.of(self).region}.amazonaws.com"
+                    }
                 },
             )
         )

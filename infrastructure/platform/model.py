@@ -105,7 +105,7 @@ class FunctionSpec(_Spec):
     put_events: bool = False
     webhook_secrets: bool = False
     #: The connector whose credentials (``{prefix}/connectors/{name}``) the function reads.
-    connector_secret: Slug | None = None
+    credentials: Slug | None = None
     #: Sends mail through SES v2 (``ses:SendEmail``).
     send_email: bool = False
 

@@ -137,8 +137,8 @@ class PlatformStack(Stack):
             self.bus.bus.grant_put_events_to(grantee)
         if spec.webhook_secrets:
             self.secrets.grant_read(grantee, list(self.secrets.webhooks.values()))
-        if spec.connector_secret:
-            self.secrets.grant_read(grantee, [self.secrets.connectors[spec.connector_secret]])
+        if spec.credentials:
+            self.secrets.grant_read(grantee, [self.secrets.connectors[spec.credentials]])
         if spec.send_email:
             stack = Stack.of(self)
             grantee.grant_principal.add_to_principal_policy(
@@ -166,7 +166,7 @@ class PlatformStack(Stack):
             bucket.grant_read(function.function)
             reasons |= {
                 f"AwsSolutions-IAM5[Action::s3:{action}*]": (
-                    f"{bucket_id} bucket grant_read: the Get/List variants (versions, tags) of that bucket only"
+                    f"{bucket_id} bucket grant_read: Get/List variants (versions, tags) of that bucket only"
                 )
                 for action in ("GetObject", "GetBucket", "List")
             }

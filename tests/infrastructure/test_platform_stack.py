@@ -188,7 +188,7 @@ def test_each_connector_reads_only_its_own_secret(synthesized: Synthesized) -> N
         if resource["Type"] == "AWS::SecretsManager::Secret"
     }
     for function in PLATFORM.functions:
-        if not function.connector_secret:
+        if not function.credentials:
             continue
         role_policies = [
             resource
@@ -207,7 +207,7 @@ def test_each_connector_reads_only_its_own_secret(synthesized: Synthesized) -> N
                 statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             )
         }
-        assert readable == {f"aios/connectors/{function.connector_secret}"}, function.name
+        assert readable == {f"aios/connectors/{function.credentials}"}, function.name
 
 
 def test_no_function_may_delete_objects(synthesized: Synthesized) -> None:
