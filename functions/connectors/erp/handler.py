@@ -18,19 +18,7 @@ the errors of ``aios.errors`` (``Connector.Throttled``, ``Connector.Unavailable`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from aios.connectors import parse_request
 from aios.connectors.catalog import erp
-from aios.observability import logger, metrics, tracer
+from aios.connectors.lambda_handler import Operations, connector_handler
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
-
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = parse_request(erp.REQUEST, event)
-    return erp.handle(request).model_dump(mode="json")
+handler = connector_handler(Operations(erp.REQUEST, erp.handle))

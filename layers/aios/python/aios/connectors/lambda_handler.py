@@ -1,0 +1,40 @@
+"""The one Lambda entry point shape every connector shares: decorators, parse, handle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel, TypeAdapter
+
+from aios.connectors.kit import parse_request
+from aios.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+RequestT = TypeVar("RequestT")
+LambdaHandler = Callable[[dict[str, Any], "LambdaContext"], dict[str, Any]]
+
+
+class Operations(Generic[RequestT]):
+    """A connector's request union and the logic that serves it."""
+
+    def __init__(self, request: TypeAdapter[RequestT], handle: Callable[[RequestT], BaseModel]) -> None:
+        self.request = request
+        self.handle = handle
+
+
+def connector_handler(operations: Operations[RequestT]) -> LambdaHandler:
+    """The Lambda handler of a connector: the request is validated (``Validation.Failed``
+    names bad fields, never values), served, and its result returned as JSON."""
+
+    @logger.inject_lambda_context(log_event=False)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        request = parse_request(operations.request, event)
+        return operations.handle(request).model_dump(mode="json")
+
+    decorated: LambdaHandler = handler  # Powertools' decorators are typed as returning Any
+    return decorated
