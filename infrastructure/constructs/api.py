@@ -13,6 +13,7 @@ from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from aws_cdk.aws_lambda import IFunction
 from constructs import Construct
 
+from infrastructure.constructs.log_groups import encrypted_log_group
 from infrastructure.nag import acknowledge
 from infrastructure.platform.model import Platform
 from infrastructure.settings import DeploymentSettings
@@ -54,12 +55,11 @@ class WebhookApi(Construct):
             description="aios: webhooks and interaction callbacks",
             create_default_stage=False,
         )
-        access_logs = logs.LogGroup(
+        access_logs = encrypted_log_group(
             self,
             "AccessLogs",
-            encryption_key=key,
-            retention=settings.log_retention,
-            removal_policy=settings.removal_policy,
+            key=key,
+            settings=settings,
         )
         self.stage = apigw.HttpStage(
             self,

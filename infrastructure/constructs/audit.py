@@ -5,10 +5,10 @@ from __future__ import annotations
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infrastructure.constructs.log_groups import encrypted_log_group
 from infrastructure.settings import DeploymentSettings
 
 
@@ -31,12 +31,11 @@ class AuditTrail(Construct):
         settings: DeploymentSettings,
     ) -> None:
         super().__init__(scope, construct_id)
-        log_group = logs.LogGroup(
+        log_group = encrypted_log_group(
             self,
             "Logs",
-            encryption_key=key,
-            retention=settings.log_retention,
-            removal_policy=settings.removal_policy,
+            key=key,
+            settings=settings,
         )
         self.trail = cloudtrail.Trail(
             self,

@@ -24,14 +24,12 @@ from aws_cdk import (
     aws_lambda as lambda_,
 )
 from aws_cdk import (
-    aws_logs as logs,
-)
-from aws_cdk import (
     aws_sqs as sqs,
 )
 from constructs import Construct
 
 from aios.config import EnvVar
+from infrastructure.constructs.log_groups import encrypted_log_group
 from infrastructure.layer_build import LAYER_DEPENDENCIES, LAYER_SOURCE
 from infrastructure.nag import acknowledge_grant_wildcards
 from infrastructure.platform.model import FunctionSpec
@@ -104,13 +102,12 @@ class PlatformFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
-        log_group = logs.LogGroup(
+        log_group = encrypted_log_group(
             self,
             "Logs",
-            log_group_name=f"/aws/lambda/{settings.name(spec.name)}",
-            encryption_key=key,
-            retention=settings.log_retention,
-            removal_policy=settings.removal_policy,
+            key=key,
+            settings=settings,
+            name=f"/aws/lambda/{settings.name(spec.name)}",
         )
         # Our own role instead of AWSLambdaBasicExecutionRole, whose log actions apply to
         # every log group: this one may write to its own log group only.

@@ -18,9 +18,6 @@ from aws_cdk import (
     aws_kms as kms,
 )
 from aws_cdk import (
-    aws_logs as logs,
-)
-from aws_cdk import (
     aws_sqs as sqs,
 )
 from aws_cdk import (
@@ -29,6 +26,7 @@ from aws_cdk import (
 from constructs import Construct, IValidation
 
 from infrastructure.asl_policy import violations
+from infrastructure.constructs.log_groups import encrypted_log_group
 from infrastructure.nag import acknowledge_grant_wildcards
 from infrastructure.platform.model import WorkflowSpec
 from infrastructure.settings import DeploymentSettings
@@ -86,14 +84,13 @@ class Workflow(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
-        log_group = logs.LogGroup(
+        log_group = encrypted_log_group(
+            # The vended-logs prefix keeps CloudWatch's resource policy small (AWS guidance).
             self,
             "Logs",
-            # The vended-logs prefix keeps CloudWatch's resource policy small (AWS guidance).
-            log_group_name=f"/aws/vendedlogs/states/{settings.name(spec.name)}",
-            encryption_key=key,
-            retention=settings.log_retention,
-            removal_policy=settings.removal_policy,
+            key=key,
+            settings=settings,
+            name=f"/aws/vendedlogs/states/{settings.name(spec.name)}",
         )
         self.state_machine = sfn.StateMachine(
             self,
