@@ -14,6 +14,7 @@ from cdk_nag import AwsSolutionsChecks
 from infrastructure.platform import PLATFORM, Platform
 from infrastructure.settings import DeploymentSettings, cdk_json_context
 from infrastructure.stacks.data import DataStack
+from infrastructure.stacks.models import ModelsStack
 from infrastructure.stacks.platform import PlatformStack
 
 
@@ -42,12 +43,22 @@ class AiosStacks:
             env=environment,
             description="aios: bus, functions, workflows and HTTP API",
         )
-        for stack in (self.data, self.platform):
+        self.models = ModelsStack(
+            app,
+            settings.name("models"),
+            data=self.data,
+            settings=settings,
+            env=environment,
+            description="aios: invoice anomaly model, its SageMaker endpoint (blue/green) and autoscaling",
+        )
+        # The functions call the endpoint the models stack deploys, in the version it deploys.
+        self.platform.add_stack_dependency(self.models)
+        for stack in (self.data, self.platform, self.models):
             cdk.Tags.of(stack).add("aios:stage", settings.stage)
 
     @property
     def all(self) -> list[cdk.Stack]:
-        return [self.data, self.platform]
+        return [self.data, self.models, self.platform]
 
 
 def build_app(

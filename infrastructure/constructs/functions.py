@@ -28,7 +28,6 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from aios.config import EnvVar
 from infrastructure.constructs.log_groups import encrypted_log_group
 from infrastructure.layer_build import LAYER_DEPENDENCIES, LAYER_SOURCE
 from infrastructure.nag import acknowledge_grant_wildcards
@@ -141,14 +140,7 @@ class PlatformFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             role=role,
-            environment={
-                EnvVar.STAGE.value: settings.stage,
-                EnvVar.SECRETS_PREFIX.value: settings.secrets_prefix,
-                EnvVar.SERVICE_NAME.value: spec.name,
-                EnvVar.LOG_LEVEL.value: "INFO",
-                **environment,
-                **spec.environment,
-            },
+            environment=environment,
             environment_encryption=key,
             dead_letter_queue=dead_letter_queue,
         )

@@ -124,8 +124,8 @@ class Workflow(Construct):
                 targets.SfnStateMachine(
                     self.state_machine,
                     dead_letter_queue=dead_letter_queue,
-                    retry_attempts=185,
-                    max_event_age=Duration.hours(24),
+                    retry_attempts=trigger.retry_attempts,
+                    max_event_age=Duration.seconds(trigger.max_event_age_seconds),
                 )
             ],
         )

@@ -23,6 +23,7 @@ from infrastructure.platform.model import (
     WebhookSourceSpec,
     WorkflowSpec,
 )
+from infrastructure.platform.models import MODEL_INVOKE
 
 LINEAGE = TableSpec(
     id="lineage",
@@ -97,7 +98,7 @@ PLATFORM = Platform(
             description="Standard Webhooks: ERP, email gateways and our own producers",
         ),
     ),
-    functions=(WEBHOOK_INGEST, *CONNECTOR_FUNCTIONS),
+    functions=(WEBHOOK_INGEST, *CONNECTOR_FUNCTIONS, MODEL_INVOKE),
     workflows=(INTAKE,),
     routes=(HttpRouteSpec(method="POST", path="/webhooks/{source}", function="webhook-ingest"),),
 )

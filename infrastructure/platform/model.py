@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -108,6 +108,8 @@ class FunctionSpec(_Spec):
     credentials: Slug | None = None
     #: Sends mail through SES v2 (``ses:SendEmail``).
     send_email: bool = False
+    #: The served model whose endpoint the function invokes (``sagemaker:InvokeEndpoint``).
+    model: Slug | None = None
 
     @property
     def code_path(self) -> Path:
@@ -125,10 +127,16 @@ class FunctionSpec(_Spec):
 
 
 class TriggerSpec(_Spec):
-    """An EventBridge rule on the platform bus that starts a workflow."""
+    """An EventBridge rule on the platform bus that starts a workflow.
+
+    The target retries for up to a day (EventBridge's maximum); what still fails goes to
+    the platform's dead-letter queue.
+    """
 
     description: str
     event_pattern: Mapping[str, Any]
+    retry_attempts: Annotated[int, Field(ge=0, le=185)] = 185
+    max_event_age_seconds: Annotated[int, Field(ge=60, le=86400)] = 86400
 
 
 class WorkflowSpec(_Spec):
@@ -168,9 +176,9 @@ class ResourceAttribute(_Spec):
     For ``kind="literal"`` the ``id`` is the value itself (a workflow parameter).
     """
 
-    kind: Literal["table", "bucket", "function", "bus", "literal"]
+    kind: Literal["table", "bucket", "function", "bus", "model", "literal"]
     id: str
-    attribute: Literal["name", "arn", "value"]
+    attribute: Literal["name", "arn", "value", "version"]
 
 
 class Platform(_Spec):
@@ -268,12 +276,37 @@ class Platform(_Spec):
             environment[EnvVar.EVENT_BUS_NAME.value] = ResourceAttribute(
                 kind="bus", id=self.bus.name, attribute="name"
             )
+        if function.model:
+            environment[EnvVar.MODEL_ENDPOINT.value] = ResourceAttribute(
+                kind="model", id=function.model, attribute="name"
+            )
+            environment[EnvVar.MODEL_VERSION.value] = ResourceAttribute(
+                kind="model", id=function.model, attribute="version"
+            )
         if function.webhook_secrets:
             sources = {source.name: source.scheme for source in self.sources}
             environment[EnvVar.WEBHOOK_SOURCES.value] = ResourceAttribute(
                 kind="literal", id=json.dumps(sources, sort_keys=True), attribute="value"
             )
         return environment
+
+    def runtime_environment(
+        self,
+        function: FunctionSpec,
+        *,
+        stage: str,
+        secrets_prefix: str,
+        resolve: Callable[[ResourceAttribute], str],
+    ) -> dict[str, str]:
+        """The whole environment of a deployed function; each renderer passes its resolver."""
+        return {
+            EnvVar.STAGE.value: stage,
+            EnvVar.SECRETS_PREFIX.value: secrets_prefix,
+            EnvVar.SERVICE_NAME.value: function.name,
+            EnvVar.LOG_LEVEL.value: "INFO",
+            **{name: resolve(reference) for name, reference in self.function_environment(function).items()},
+            **function.environment,
+        }
 
     def trigger_pattern_json(self, workflow: WorkflowSpec) -> str:
         assert workflow.trigger is not None

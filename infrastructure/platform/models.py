@@ -14,10 +14,12 @@ import tarfile
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from aios.config import EnvVar
 from infrastructure.platform.model import REPO_ROOT, Access, FunctionSpec
-from infrastructure.settings import DeploymentSettings
+
+if TYPE_CHECKING:
+    from infrastructure.settings import DeploymentSettings
 
 MODEL_NAME = "invoice-anomaly"
 SERVING_FILE = REPO_ROOT / "models" / MODEL_NAME / "serving.py"
@@ -29,12 +31,10 @@ MODEL_INVOKE = FunctionSpec(
     memory_mb=1024,
     # One InvokeEndpoint may take 60 s in the container; the client tries twice.
     timeout_seconds=180,
-    tables={"circuit": Access.READ_WRITE},
+    tables={"circuit": Access.READ_WRITE, "lineage": Access.WRITE},
+    # Gets AIOS_MODEL_ENDPOINT/AIOS_MODEL_VERSION and InvokeEndpoint on that endpoint alone.
+    model=MODEL_NAME,
 )
-
-#: The functions that call the endpoint: they get ``AIOS_MODEL_ENDPOINT``/``AIOS_MODEL_VERSION``
-#: and ``sagemaker:InvokeEndpoint`` on that endpoint alone.
-MODEL_CALLERS: tuple[str, ...] = (MODEL_INVOKE.name,)
 
 
 class ModelArtifactMissingError(FileNotFoundError):
@@ -57,8 +57,7 @@ def model_tarball() -> Path:
     tarball: Path = serving().MODEL_TARBALL
     if not tarball.is_file():
         raise ModelArtifactMissingError(
-            f"{tarball.relative_to(REPO_ROOT)} is missing: run `make model` "
-            "(models/invoice-anomaly/build.py) before synth"
+            f"{tarball} is missing: run `make model` (models/invoice-anomaly/build.py) before synth"
         )
     return tarball
 
@@ -78,11 +77,3 @@ def artifact_version(tarball: Path | None = None) -> str:
 
 def endpoint_name(settings: DeploymentSettings) -> str:
     return settings.name(MODEL_NAME)
-
-
-def model_environment(settings: DeploymentSettings) -> dict[str, str]:
-    """What a model caller needs to know about the deployed model."""
-    return {
-        EnvVar.MODEL_ENDPOINT.value: endpoint_name(settings),
-        EnvVar.MODEL_VERSION.value: artifact_version(),
-    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
@@ -16,6 +16,7 @@ from infrastructure.constructs.secrets import PlatformSecrets
 from infrastructure.constructs.workflows import Workflow
 from infrastructure.nag import acknowledge
 from infrastructure.platform.model import Access, Platform, ResourceAttribute
+from infrastructure.platform.models import artifact_version, endpoint_name
 from infrastructure.settings import DeploymentSettings
 from infrastructure.stacks.data import DataStack
 from infrastructure.stacks.references import DataReferences
@@ -36,6 +37,7 @@ class PlatformStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.platform = platform
+        self._endpoint_name = endpoint_name(settings)
         self.data = data
         # Declared before any grant: KMS grants to principals of a stack that depends on the
         # key's stack go to the principal's policy only, not into the key policy (a cycle).
@@ -53,10 +55,12 @@ class PlatformStack(Stack):
                 spec.name,
                 spec=spec,
                 layer=layer,
-                environment={
-                    name: self.resolve_attribute(reference)
-                    for name, reference in platform.function_environment(spec).items()
-                },
+                environment=platform.runtime_environment(
+                    spec,
+                    stage=settings.stage,
+                    secrets_prefix=settings.secrets_prefix,
+                    resolve=self.resolve_attribute,
+                ),
                 key=key,
                 dead_letter_queue=self.bus.dead_letter_queue,
                 settings=settings,
@@ -96,19 +100,20 @@ class PlatformStack(Stack):
 
     def resolve_attribute(self, reference: ResourceAttribute) -> str:
         """The CloudFormation value of a description reference (the local mode has its own)."""
-        if reference.kind == "table":
-            table = self.references.tables[reference.id]
-            return table.table_name if reference.attribute == "name" else table.table_arn
-        if reference.kind == "bucket":
-            return self.references.buckets[reference.id].bucket_name
-        if reference.kind == "bus":
-            bus = self.bus.bus
-            return bus.event_bus_name if reference.attribute == "name" else bus.event_bus_arn
-        if reference.kind == "function":
-            return self.functions[reference.id].function.function_arn
-        if reference.kind == "literal":
-            return reference.id
-        raise ValueError(f"cannot resolve {reference}")
+        by_name = reference.attribute in ("name", "value")
+        resolvers: dict[str, Callable[[], str]] = {
+            "table": lambda: (
+                self.references.tables[reference.id].table_name
+                if by_name
+                else self.references.tables[reference.id].table_arn
+            ),
+            "bucket": lambda: self.references.buckets[reference.id].bucket_name,
+            "bus": lambda: self.bus.bus.event_bus_name if by_name else self.bus.bus.event_bus_arn,
+            "function": lambda: self.functions[reference.id].function.function_arn,
+            "model": lambda: artifact_version() if reference.attribute == "version" else self._endpoint_name,
+            "literal": lambda: reference.id,
+        }
+        return resolvers[reference.kind]()
 
     def _grant_tables(
         self, grantee: iam.IGrantable, tables: Mapping[str, Access], *, owner: Construct
@@ -139,6 +144,19 @@ class PlatformStack(Stack):
             self.secrets.grant_read(grantee, list(self.secrets.webhooks.values()))
         if spec.credentials:
             self.secrets.grant_read(grantee, [self.secrets.connectors[spec.credentials]])
+        if spec.model:
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:InvokeEndpoint"],
+                    resources=[
+                        self.format_arn(
+                            service="sagemaker",
+                            resource="endpoint",
+                            resource_name=self._endpoint_name,
+                        )
+                    ],
+                )
+            )
         if spec.send_email:
             stack = Stack.of(self)
             grantee.grant_principal.add_to_principal_policy(

@@ -17,6 +17,7 @@ class Synthesized:
         self.stacks = stacks
         self.data = Template.from_stack(stacks.data)
         self.platform = Template.from_stack(stacks.platform)
+        self.models = Template.from_stack(stacks.models)
 
     def templates(self) -> dict[str, dict[str, Any]]:
         return {

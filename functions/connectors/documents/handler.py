@@ -16,6 +16,6 @@ the errors of ``aios.errors`` (``Connector.Throttled``, ``Connector.Unavailable`
 from __future__ import annotations
 
 from aios.connectors.catalog import documents
-from aios.connectors.lambda_handler import Operations, connector_handler
+from aios.steps import Operations, step_handler
 
-handler = connector_handler(Operations(documents.REQUEST, documents.handle))
+handler = step_handler(Operations(documents.REQUEST, documents.handle))

@@ -18,6 +18,6 @@ the errors of ``aios.errors`` (``Connector.Throttled``, ``Connector.Unavailable`
 from __future__ import annotations
 
 from aios.connectors.catalog import email
-from aios.connectors.lambda_handler import Operations, connector_handler
+from aios.steps import Operations, step_handler
 
-handler = connector_handler(Operations(email.REQUEST, email.handle))
+handler = step_handler(Operations(email.REQUEST, email.handle))

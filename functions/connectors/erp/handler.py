@@ -19,6 +19,6 @@ the errors of ``aios.errors`` (``Connector.Throttled``, ``Connector.Unavailable`
 from __future__ import annotations
 
 from aios.connectors.catalog import erp
-from aios.connectors.lambda_handler import Operations, connector_handler
+from aios.steps import Operations, step_handler
 
-handler = connector_handler(Operations(erp.REQUEST, erp.handle))
+handler = step_handler(Operations(erp.REQUEST, erp.handle))

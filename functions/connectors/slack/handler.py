@@ -21,6 +21,6 @@ the errors of ``aios.errors`` (``Connector.Throttled``, ``Connector.Unavailable`
 from __future__ import annotations
 
 from aios.connectors.catalog import slack
-from aios.connectors.lambda_handler import Operations, connector_handler
+from aios.steps import Operations, step_handler
 
-handler = connector_handler(Operations(slack.REQUEST, slack.handle))
+handler = step_handler(Operations(slack.REQUEST, slack.handle))

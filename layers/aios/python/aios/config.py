@@ -28,6 +28,14 @@ class EnvVar(StrEnum):
     SECRETS_PREFIX = "AIOS_SECRETS_PREFIX"
     #: JSON object ``{source: scheme}`` of the webhook sources, from the platform description.
     WEBHOOK_SOURCES = "AIOS_WEBHOOK_SOURCES"
+    APPROVAL_CHANNEL = "AIOS_APPROVAL_CHANNEL"
+    APPROVERS = "AIOS_APPROVERS"
+    ESCALATION_APPROVERS = "AIOS_ESCALATION_APPROVERS"
+    AUTO_APPROVAL_LIMIT = "AIOS_AUTO_APPROVAL_LIMIT"
+    ANOMALY_THRESHOLD = "AIOS_ANOMALY_THRESHOLD"
+    APPROVAL_REMINDER_SECONDS = "AIOS_APPROVAL_REMINDER_SECONDS"
+    APPROVAL_ESCALATION_SECONDS = "AIOS_APPROVAL_ESCALATION_SECONDS"
+    APPROVAL_EXPIRY_SECONDS = "AIOS_APPROVAL_EXPIRY_SECONDS"
     MODEL_ENDPOINT = "AIOS_MODEL_ENDPOINT"
     MODEL_VERSION = "AIOS_MODEL_VERSION"
     # Powertools' own settings, set per function by the same helper.
@@ -56,6 +64,14 @@ class Settings(BaseModel):
     audit_bucket: str | None = None
     secrets_prefix: str = "aios"
     webhook_sources: str | None = None
+    approval_channel: str | None = None
+    approvers: str | None = None  # comma-separated Slack user ids
+    escalation_approvers: str | None = None
+    auto_approval_limit: str | None = None
+    anomaly_threshold: str | None = None
+    approval_reminder_seconds: str | None = None
+    approval_escalation_seconds: str | None = None
+    approval_expiry_seconds: str | None = None
     model_endpoint: str | None = None
     model_version: str | None = None
 

@@ -86,6 +86,12 @@ class ValidationFailed(AiosError):
     error_name = "Validation.Failed"
 
 
+class ApprovalRejected(AiosError):
+    """A human rejected the request (sent with ``SendTaskFailure``; the workflow catches it)."""
+
+    error_name = "Approval.Rejected"
+
+
 ALL_ERRORS: tuple[type[AiosError], ...] = (
     ConnectorThrottled,
     ConnectorUnavailable,
@@ -94,6 +100,7 @@ ALL_ERRORS: tuple[type[AiosError], ...] = (
     ConnectorCircuitOpen,
     ModelUnavailable,
     ValidationFailed,
+    ApprovalRejected,
 )
 
 #: The names ASL files may use in ``ErrorEquals`` besides ``States.*``.

@@ -87,6 +87,10 @@ class Invoice(BaseModel):
     bank_account_changed: bool | None = None
     days_since_last_invoice: Annotated[int, Field(ge=0)] | None = None
     vendor_invoice_count: Annotated[int, Field(ge=0)] | None = None
+    vendor_currency: CurrencyCode | None = None
+    vendor_tax_rate: Annotated[float, Field(ge=0, lt=1)] | None = None
+    days_since_similar_invoice: Annotated[float, Field(ge=0)] | None = None
+    similar_invoice_number_similarity: Annotated[float, Field(ge=0, le=1)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Invoice:

@@ -22,7 +22,7 @@ No torch and no SageMaker SDK here: Lambda loads only boto3, pydantic and Powert
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Final, Protocol
 
@@ -320,3 +320,18 @@ def default_endpoint() -> ModelEndpoint:
         breaker=CircuitBreaker(),
         expected_version=config.model_version,
     )
+
+
+def lineage_fields(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The scoring result plus the model that answered, in the fields lineage keeps."""
+    scores: list[Mapping[str, Any]] = list(result.get("scores", []))
+
+    def answered(field: str) -> str | None:
+        return ",".join(sorted({str(score[field]) for score in scores})) or None
+
+    return {
+        **result,
+        "model_endpoint": answered("endpoint"),
+        "model_variant": answered("variant"),
+        "model_version": answered("model_version"),
+    }

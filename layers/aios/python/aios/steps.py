@@ -1,4 +1,4 @@
-"""The one Lambda entry point shape every connector shares: decorators, parse, handle."""
+"""The one Lambda entry point shape every workflow step shares: decorators, parse, handle, lineage."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel, TypeAdapter
 
 from aios.connectors.kit import parse_request
+from aios.lineage import record_step, split_context
 from aios.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -18,23 +19,30 @@ LambdaHandler = Callable[[dict[str, Any], "LambdaContext"], dict[str, Any]]
 
 
 class Operations(Generic[RequestT]):
-    """A connector's request union and the logic that serves it."""
+    """A step function's request union and the logic that serves it."""
 
     def __init__(self, request: TypeAdapter[RequestT], handle: Callable[[RequestT], BaseModel]) -> None:
         self.request = request
         self.handle = handle
 
 
-def connector_handler(operations: Operations[RequestT]) -> LambdaHandler:
-    """The Lambda handler of a connector: the request is validated (``Validation.Failed``
-    names bad fields, never values), served, and its result returned as JSON."""
+def step_handler(operations: Operations[RequestT]) -> LambdaHandler:
+    """The Lambda handler of a workflow step (a connector, a policy).
+
+    The request is validated (``Validation.Failed`` names bad fields, never values) and
+    served; its lineage is recorded when the workflow passed a ``lineage`` context; the
+    result is returned as JSON.
+    """
 
     @logger.inject_lambda_context(log_event=False)
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        request = parse_request(operations.request, event)
-        return operations.handle(request).model_dump(mode="json")
+        payload, lineage = split_context(event)
+        request = parse_request(operations.request, payload)
+        result: dict[str, Any] = operations.handle(request).model_dump(mode="json")
+        record_step(lineage, payload, result)
+        return result
 
     decorated: LambdaHandler = handler  # Powertools' decorators are typed as returning Any
     return decorated

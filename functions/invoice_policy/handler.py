@@ -1,0 +1,21 @@
+"""Invoice policy: validate, decide (automatic or human), complete (outcome metrics).
+
+Operations (``{"operation": ..., ...}`` from the accounts-payable workflow):
+
+- ``validate`` ``{business_key, invoice: Invoice}`` -> ``{business_key, outcome: "valid",
+  duplicate_of, features}``; totals that do not add up raise ``Validation.Failed``
+- ``decide`` ``{business_key, invoice, duplicate_of?, score?}`` -> ``{route: "auto"|"human",
+  reasons, ladder: {remind_after_seconds, escalate_after_seconds, expire_after_seconds},
+  summary}``
+- ``complete`` ``{business_key, outcome, route?, received_at?}`` -> ``{business_key, outcome,
+  route}`` and the outcome's metrics
+
+Lambda loads this file as the top-level ``handler`` module, so it imports only ``aios``.
+"""
+
+from __future__ import annotations
+
+from aios import payables
+from aios.steps import Operations, step_handler
+
+handler = step_handler(Operations(payables.REQUEST, payables.handle))

@@ -1,0 +1,320 @@
+"""Renders the platform description onto the embedded AWS (moto): the local twin of the CDK app.
+
+Every part is created from ``Platform`` alone: tables (with their indexes and TTL), buckets,
+the bus, each source's signing secret, each function, each workflow's state machine (its
+ASL with ``${Name}`` substitutions resolved to local names and ARNs) and trigger rule
+(the same event pattern JSON as CDK, targeting the state machine with the bus's
+dead-letter queue). ``resolve_attribute`` is the local twin of
+``PlatformStack.resolve_attribute``; nothing else resolves a ``ResourceAttribute``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aios.secrets import WebhookSecret, webhook_secret_name
+from infrastructure.platform.model import (
+    FunctionSpec,
+    KeyAttribute,
+    Platform,
+    ResourceAttribute,
+    TableSpec,
+    WorkflowSpec,
+)
+from infrastructure.platform.models import artifact_version
+
+STAGE = "local"
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+SECRETS_PREFIX = "aios"
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+@dataclass(frozen=True)
+class LocalNames:
+    """Physical names and ARNs of the local deployment (``aios-local-<part>``)."""
+
+    stage: str = STAGE
+    account: str = ACCOUNT_ID
+    region: str = REGION
+    secrets_prefix: str = SECRETS_PREFIX
+
+    def name(self, part: str) -> str:
+        return f"aios-{self.stage}-{part}"
+
+    def table(self, table_id: str) -> str:
+        return self.name(table_id)
+
+    def table_arn(self, table_id: str) -> str:
+        return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{self.table(table_id)}"
+
+    def bucket(self, bucket_id: str) -> str:
+        return f"{self.name(bucket_id)}-{self.account}-{self.region}"
+
+    def bus(self, bus_name: str) -> str:
+        return self.name(bus_name)
+
+    def bus_arn(self, bus_name: str) -> str:
+        return f"arn:aws:events:{self.region}:{self.account}:event-bus/{self.bus(bus_name)}"
+
+    def function(self, function_name: str) -> str:
+        return self.name(function_name)
+
+    def function_arn(self, function_name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function(function_name)}"
+
+    def state_machine(self, workflow: str) -> str:
+        return self.name(workflow)
+
+    def state_machine_arn(self, workflow: str) -> str:
+        return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{self.state_machine(workflow)}"
+
+    def rule(self, workflow: str) -> str:
+        return self.name(f"{workflow}-trigger")
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return self.name("dead-letters")
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:aws:iam::{self.account}:role/aios-local"
+
+
+def resolve_attribute(reference: ResourceAttribute, names: LocalNames) -> str:
+    """The local value of a description reference (CDK's is ``PlatformStack.resolve_attribute``)."""
+    if reference.kind == "table":
+        return names.table(reference.id) if reference.attribute == "name" else names.table_arn(reference.id)
+    if reference.kind == "bucket":
+        return names.bucket(reference.id)
+    if reference.kind == "bus":
+        return names.bus(reference.id) if reference.attribute == "name" else names.bus_arn(reference.id)
+    if reference.kind == "function":
+        return names.function_arn(reference.id)
+    if reference.kind == "model":
+        return artifact_version() if reference.attribute == "version" else names.name(reference.id)
+    if reference.kind == "literal":
+        return reference.id
+    raise ValueError(f"cannot resolve {reference}")
+
+
+def substitute(definition: str, values: Mapping[str, str]) -> str:
+    """``${Name}`` replaced as CloudFormation's ``DefinitionSubstitutions`` does it."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return values[name] if name in values else match.group(0)
+
+    return _SUBSTITUTION.sub(replace, definition)
+
+
+def definition(platform: Platform, workflow: WorkflowSpec, names: LocalNames) -> str:
+    """The state machine definition deployed locally: the ASL with substitutions resolved."""
+    values = {
+        name: resolve_attribute(reference, names)
+        for name, reference in platform.substitutions(workflow).items()
+    }
+    return substitute(workflow.read_definition(), values)
+
+
+def function_environment(platform: Platform, spec: FunctionSpec, names: LocalNames) -> dict[str, str]:
+    """The environment CDK gives the function (``PlatformFunction``), with local values."""
+    return platform.runtime_environment(
+        spec,
+        stage=names.stage,
+        secrets_prefix=names.secrets_prefix,
+        resolve=lambda reference: resolve_attribute(reference, names),
+    )
+
+
+@dataclass
+class Deployment:
+    """What ``deploy`` created: the names tests and the CLI need."""
+
+    platform: Platform
+    names: LocalNames
+    endpoint: str
+    secrets: dict[str, str] = field(default_factory=dict)
+    dead_letter_queue_url: str = ""
+
+    def state_machine_arn(self, workflow: str) -> str:
+        return self.names.state_machine_arn(workflow)
+
+
+def _dummy_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "# the local mode runs the real handler in-process\n")
+    return buffer.getvalue()
+
+
+def _key_schema(partition: KeyAttribute, sort: KeyAttribute | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": partition.name, "KeyType": "HASH"}]
+    if sort is not None:
+        schema.append({"AttributeName": sort.name, "KeyType": "RANGE"})
+    return schema
+
+
+def _create_table(dynamodb: Any, table: TableSpec, names: LocalNames) -> None:
+    keys = [table.partition_key, *([table.sort_key] if table.sort_key else [])]
+    for index in table.indexes:
+        keys += [index.partition_key, *([index.sort_key] if index.sort_key else [])]
+    attributes = {k.name: k.type for k in keys}
+    request: dict[str, Any] = {
+        "TableName": names.table(table.id),
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": _key_schema(table.partition_key, table.sort_key),
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in attributes.items()],
+    }
+    if table.indexes:
+        request["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": _key_schema(index.partition_key, index.sort_key),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in table.indexes
+        ]
+    dynamodb.create_table(**request)
+    if table.ttl_attribute:
+        dynamodb.update_time_to_live(
+            TableName=names.table(table.id),
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+        )
+
+
+def deploy(
+    platform: Platform,
+    endpoint: str,
+    *,
+    secrets: Mapping[str, str],
+    names: LocalNames | None = None,
+) -> Deployment:
+    """Create every resource of ``platform`` on the AWS endpoint (moto) at ``endpoint``.
+
+    ``secrets`` holds each source's current signing secret (source name -> value).
+    """
+    import boto3  # noqa: PLC0415 - kept out of module import for the parity test
+
+    names = names or LocalNames()
+    session = boto3.Session(region_name=names.region)
+
+    def aws(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
+
+    dynamodb, s3, events, sqs = aws("dynamodb"), aws("s3"), aws("events"), aws("sqs")
+    secretsmanager, lambda_, sfn = aws("secretsmanager"), aws("lambda"), aws("stepfunctions")
+    deployment = Deployment(platform=platform, names=names, endpoint=endpoint)
+    # One role for every function, state machine and target: moto checks it exists, not what it grants.
+    aws("iam").create_role(
+        RoleName=names.role_arn.rpartition("/")[2],
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {
+                            "Service": [
+                                "lambda.amazonaws.com",
+                                "states.amazonaws.com",
+                                "events.amazonaws.com",
+                            ]
+                        },
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
+
+    for table in platform.tables:
+        _create_table(dynamodb, table, names)
+
+    for bucket in platform.buckets:
+        s3.create_bucket(Bucket=names.bucket(bucket.id))
+
+    events.create_event_bus(Name=names.bus(platform.bus.name))
+    deployment.dead_letter_queue_url = sqs.create_queue(
+        QueueName=names.dead_letter_queue, Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(
+        QueueUrl=deployment.dead_letter_queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+
+    for source in platform.sources:
+        value = secrets[source.name]
+        secretsmanager.create_secret(
+            Name=webhook_secret_name(source.name, names.secrets_prefix),
+            Description=f"aios: signing secret of webhook source {source.name} ({source.scheme})",
+            SecretString=WebhookSecret.model_validate({"current": value}).to_json(),
+        )
+        deployment.secrets[source.name] = value
+
+    code = _dummy_zip()
+    for spec in platform.functions:
+        lambda_.create_function(
+            FunctionName=names.function(spec.name),
+            Description=spec.description,
+            Runtime="python3.14",
+            Architectures=["arm64"],
+            Handler=spec.handler,
+            Role=names.role_arn,
+            Code={"ZipFile": code},
+            MemorySize=spec.memory_mb,
+            Timeout=spec.timeout_seconds,
+            Environment={"Variables": function_environment(platform, spec, names)},
+            DeadLetterConfig={"TargetArn": dlq_arn},
+        )
+
+    for workflow in platform.workflows:
+        sfn.create_state_machine(
+            name=names.state_machine(workflow.name),
+            definition=definition(platform, workflow, names),
+            roleArn=names.role_arn,
+            type=workflow.type,
+        )
+        if workflow.trigger is None:
+            continue
+        events.put_rule(
+            Name=names.rule(workflow.name),
+            EventBusName=names.bus(platform.bus.name),
+            Description=workflow.trigger.description,
+            EventPattern=platform.trigger_pattern_json(workflow),
+            State="ENABLED",
+        )
+        events.put_targets(
+            Rule=names.rule(workflow.name),
+            EventBusName=names.bus(platform.bus.name),
+            Targets=[
+                {
+                    "Id": "Target0",
+                    "Arn": names.state_machine_arn(workflow.name),
+                    "RoleArn": names.role_arn,
+                    "DeadLetterConfig": {"Arn": dlq_arn},
+                    "RetryPolicy": {
+                        "MaximumRetryAttempts": workflow.trigger.retry_attempts,
+                        "MaximumEventAgeInSeconds": workflow.trigger.max_event_age_seconds,
+                    },
+                }
+            ],
+        )
+    return deployment
+
+
+def rule_pattern(events_client: Any, names: LocalNames, platform: Platform, workflow: WorkflowSpec) -> str:
+    """The event pattern moto holds for a workflow's rule (for the parity test)."""
+    rule = events_client.describe_rule(
+        Name=names.rule(workflow.name), EventBusName=names.bus(platform.bus.name)
+    )
+    return str(rule["EventPattern"])
+
+
+def canonical_json(text: str) -> str:
+    return json.dumps(json.loads(text), sort_keys=True)

@@ -1,0 +1,189 @@
+"""``aios local up``: moto in this process, the bridges installed, the platform deployed,
+the HTTP API served.
+
+Settings (environment variables, all optional):
+
+- ``AIOS_LOCAL_SECRET_<SOURCE>``: the signing secret of a webhook source (``STANDARD``,
+  ``STRIPE``...); unset: one is generated and printed once.
+- ``AIOS_LOCAL_FAULTS``: faults to inject into functions (JSON, or a path to a JSON file);
+  see ``infrastructure.local.bridges.Fault``. Changeable at run time on ``/_aios/faults``.
+- ``AIOS_LOCAL_TIME_SCALE``: factor in (0, 1] on Wait states, Retry intervals and event
+  delivery retry delays (default 1).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import secrets as random_secrets
+import sys
+import threading
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from moto.server import ThreadedMotoServer
+
+from infrastructure.local import bridges
+from infrastructure.local.deploy import Deployment, LocalNames, deploy, function_environment
+from infrastructure.local.sagemaker_bridge import install_sagemaker_bridge
+from infrastructure.platform.model import REPO_ROOT, Platform, WebhookSourceSpec
+
+SECRET_ENV_PREFIX = "AIOS_LOCAL_SECRET_"  # noqa: S105 - a variable name prefix
+HOST = "127.0.0.1"
+
+
+def _repo_importable() -> None:
+    """Handlers are ``functions.<name>.handler`` and platforms may live in ``tests/``: both
+    import from the repository root, which a console script does not have on its path."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+
+
+def load_platform(reference: str | None) -> Platform:
+    """``module:ATTR`` or ``path/to/file.py:ATTR`` naming a ``Platform``; ``None``: the default."""
+    _repo_importable()
+    if not reference:
+        from infrastructure.platform import PLATFORM  # noqa: PLC0415
+
+        return PLATFORM
+    module_name, _, attribute = reference.partition(":")
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        spec = importlib.util.spec_from_file_location(f"aios_local_platform_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(module_name)
+    platform = getattr(module, attribute or "PLATFORM")
+    if not isinstance(platform, Platform):
+        raise TypeError(f"{reference} is a {type(platform).__name__}, not a Platform")
+    return platform
+
+
+def generate_secret(source: WebhookSourceSpec) -> str:
+    """A fresh signing secret in the shape the source's scheme expects."""
+    if source.scheme == "standard":
+        return "whsec_" + base64.b64encode(random_secrets.token_bytes(24)).decode("ascii")
+    if source.scheme == "stripe":
+        return "whsec_" + random_secrets.token_hex(24)
+    return random_secrets.token_hex(24)
+
+
+def source_secrets(platform: Platform, environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Each source's secret (from ``AIOS_LOCAL_SECRET_<SOURCE>`` or generated) and the names generated."""
+    values: dict[str, str] = {}
+    generated: list[str] = []
+    for source in platform.sources:
+        variable = SECRET_ENV_PREFIX + source.name.upper().replace("-", "_")
+        if environ.get(variable):
+            values[source.name] = environ[variable]
+        else:
+            values[source.name] = generate_secret(source)
+            generated.append(source.name)
+    return values, generated
+
+
+@dataclass
+class LocalMode:
+    """A running local platform: moto server, bridges, deployment and HTTP API."""
+
+    moto: ThreadedMotoServer
+    api: bridges.HttpApiServer
+    deployment: Deployment
+    aws_url: str
+    api_url: str
+    _api_thread: threading.Thread
+
+    def stop(self) -> None:
+        self.api.shutdown()
+        self.api.server_close()
+        self._api_thread.join(timeout=5)
+        bridges.uninstall()
+        self.moto.stop()
+
+
+def start(
+    platform: Platform,
+    *,
+    api_port: int = 8787,
+    aws_port: int = 4566,
+    secrets: Mapping[str, str],
+    faults: bridges.Faults,
+    time_scale: float = 1.0,
+) -> LocalMode:
+    """Start everything in this process and deploy ``platform``; ``port=0`` picks a free port."""
+    _repo_importable()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+    server = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
+    server.start()
+    port = server.get_host_and_port()[1]
+    aws_url = f"http://{HOST}:{port}"
+    # The ASL interpreter calls Lambda (and other services) at localhost:$MOTO_PORT; the
+    # handlers and the bridges reach the same server through AWS_ENDPOINT_URL.
+    os.environ["MOTO_PORT"] = str(port)
+    os.environ["AWS_ENDPOINT_URL"] = aws_url
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ["AWS_DEFAULT_REGION"] = LocalNames().region
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "aios")
+    config = json.dumps(
+        {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+    ).encode("utf-8")
+    request = urllib.request.Request(  # noqa: S310 - our own server on loopback
+        f"{aws_url}/moto-api/config", data=config, method="POST", headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+        pass
+
+    names = LocalNames()
+    runtime = bridges.LocalLambda(
+        {
+            spec.name: bridges.LocalFunction(
+                spec=spec,
+                physical_name=names.function(spec.name),
+                arn=names.function_arn(spec.name),
+                environment=function_environment(platform, spec, names),
+            )
+            for spec in platform.functions
+        },
+        faults,
+    )
+    bridges.install(runtime, aws_endpoint=aws_url, time_scale=time_scale)
+    if any(spec.model for spec in platform.functions):
+        install_sagemaker_bridge()
+    deployment = deploy(platform, aws_url, secrets=secrets, names=names)
+
+    api = bridges.HttpApiServer((HOST, api_port), routes=list(platform.routes), runtime=runtime)
+    api_thread = threading.Thread(target=api.serve_forever, name="aios-local-api", daemon=True)
+    api_thread.start()
+    api_url = f"http://{HOST}:{api.server_address[1]}"
+    return LocalMode(
+        moto=server, api=api, deployment=deployment, aws_url=aws_url, api_url=api_url, _api_thread=api_thread
+    )
+
+
+def faults_from_environ(environ: Mapping[str, str]) -> bridges.Faults:
+    return bridges.Faults.parse(environ.get(bridges.FAULTS_ENV))
+
+
+def time_scale_from_environ(environ: Mapping[str, str]) -> float:
+    return bridges.TimeScale.parse(environ.get(bridges.TIME_SCALE_ENV))
+
+
+__all__ = [
+    "LocalMode",
+    "faults_from_environ",
+    "load_platform",
+    "source_secrets",
+    "start",
+    "time_scale_from_environ",
+]

@@ -1,0 +1,151 @@
+"""Lineage: one record per workflow step, answering "what produced this outcome?".
+
+A workflow passes a ``lineage`` object (execution, state, entered time, business key) in the
+payload of each Task; the function that does the step writes the record after it succeeded.
+Records hold digests and references, never documents or personal data: ``input_digest`` and
+``output_digest`` are sha256 over canonical JSON (the task token is never part of either),
+plus the connector, model and human decision that produced the output.
+
+Keys (platform description, table ``lineage``): ``pk`` = execution ARN, ``sk`` =
+``<entered-at>#<state>`` so all steps of one execution sort in order and a retried step
+overwrites its own record; GSI ``by-business-key`` gives an invoice's whole story.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
+
+import boto3
+from pydantic import BaseModel, ConfigDict, Field
+
+from aios.config import settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+#: The key of the payload that carries the step's ``LineageContext``.
+LINEAGE_KEY = "lineage"
+#: Never hashed, logged or stored: a callback task's token.
+TASK_TOKEN_KEY = "task_token"  # noqa: S105 - the key of the token, not a token
+#: Fields of a step's result that lineage keeps as they are (versions, references, decisions).
+_RESULT_FIELDS = (
+    "connector",
+    "connector_version",
+    "model_endpoint",
+    "model_variant",
+    "model_version",
+    "approver",
+    "decision",
+    "outcome",
+)
+
+
+class LineageContext(BaseModel):
+    """Where a step runs: set by the state machine from its context object."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    execution: Annotated[str, Field(min_length=1, max_length=2048)]
+    state: Annotated[str, Field(min_length=1, max_length=80)]
+    entered_at: Annotated[str, Field(min_length=1, max_length=64)]
+    business_key: Annotated[str, Field(min_length=1, max_length=256)]
+    workflow: Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class LineageRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    pk: str
+    sk: str
+    business_key: str
+    recorded_at: str
+    workflow: str
+    state: str
+    input_digest: str
+    output_digest: str
+    connector: str | None = None
+    connector_version: str | None = None
+    model_endpoint: str | None = None
+    model_variant: str | None = None
+    model_version: str | None = None
+    approver: str | None = None
+    decision: str | None = None
+    outcome: str | None = None
+
+    def item(self) -> dict[str, Any]:
+        """The DynamoDB item (attribute values), without empty attributes."""
+        return {name: {"S": value} for name, value in self.model_dump().items() if value is not None}
+
+
+def digest(payload: Any) -> str:
+    """``sha256:<hex>`` of canonical JSON; a task token is left out wherever it appears."""
+    canonical = json.dumps(_without_token(payload), sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _without_token(payload: Any) -> Any:
+    if isinstance(payload, Mapping):
+        return {k: _without_token(v) for k, v in payload.items() if k != TASK_TOKEN_KEY}
+    if isinstance(payload, list):
+        return [_without_token(v) for v in payload]
+    return payload
+
+
+def split_context(event: Mapping[str, Any]) -> tuple[dict[str, Any], LineageContext | None]:
+    """The event without its ``lineage`` key, and the context that key held (if any)."""
+    request = {key: value for key, value in event.items() if key != LINEAGE_KEY}
+    raw = event.get(LINEAGE_KEY)
+    return request, LineageContext.model_validate(raw) if raw is not None else None
+
+
+def build_record(
+    context: LineageContext, request: Mapping[str, Any], result: Mapping[str, Any]
+) -> LineageRecord:
+    kept = {name: str(result[name]) for name in _RESULT_FIELDS if result.get(name) is not None}
+    return LineageRecord(
+        pk=context.execution,
+        sk=f"{context.entered_at}#{context.state}",
+        business_key=context.business_key,
+        recorded_at=context.entered_at,
+        workflow=context.workflow,
+        state=context.state,
+        input_digest=digest(request),
+        output_digest=digest(result),
+        **kept,
+    )
+
+
+class LineageWriter:
+    """Writes records to the lineage table (the only code that does)."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self._client = client or boto3.client("dynamodb")
+
+    def write(self, record: LineageRecord) -> None:
+        # A retried step entered at the same time overwrites its own record.
+        self._client.put_item(TableName=self.table_name, Item=record.item())
+
+
+@cache
+def default_writer() -> LineageWriter:
+    return LineageWriter(settings().require("lineage_table"))
+
+
+def record_step(
+    context: LineageContext | None,
+    request: Mapping[str, Any],
+    result: Mapping[str, Any],
+    *,
+    writer: LineageWriter | None = None,
+) -> LineageRecord | None:
+    """Write the step's record when the workflow asked for one (``context`` given)."""
+    if context is None:
+        return None
+    record = build_record(context, request, result)
+    (writer or default_writer()).write(record)
+    return record

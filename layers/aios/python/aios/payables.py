@@ -1,0 +1,278 @@
+"""Accounts-payable policy: validate an invoice, decide who approves it, close its books.
+
+Served by the ``invoice-policy`` function, one operation per workflow step:
+
+- ``validate``: the invoice's schema and totals (a mismatch is ``Validation.Failed``), and
+  whether it duplicates an earlier invoice (same vendor, amount, currency and date under
+  another business key: flagged, not rejected — a human decides);
+- ``decide``: ``auto`` for clean invoices under the auto-approval limit, ``human`` with the
+  reasons otherwise, plus the approval ladder's delays;
+- ``complete``: the outcome's metrics (automated completions, human completions, the
+  automation ratio as the average of a 0/1 metric, compensations, cycle time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from aios.config import settings
+from aios.errors import ValidationFailed
+from aios.invoices import BusinessKey, Invoice
+from aios.observability import metrics
+from aios.scoring import InvoiceFeatures
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+#: How far lines plus tax may differ from the gross amount (rounding), in major units.
+TOTALS_TOLERANCE = Decimal("0.01")
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Validate(_Request):
+    operation: Literal["validate"]
+    business_key: BusinessKey
+    invoice: Invoice
+
+
+class ScoreInput(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    score: Annotated[float, Field(ge=0, le=1)]
+
+
+class Decide(_Request):
+    operation: Literal["decide"]
+    business_key: BusinessKey
+    invoice: Invoice
+    duplicate_of: str | None = None
+    #: ``None`` when the model could not score (the workflow caught Model.Unavailable).
+    score: ScoreInput | None = None
+
+
+Outcome = Literal["paid", "rejected", "expired", "compensated", "invalid", "failed"]
+
+
+class Complete(_Request):
+    operation: Literal["complete"]
+    business_key: BusinessKey
+    outcome: Outcome
+    route: Literal["auto", "human"] | None = None
+    received_at: datetime | None = None
+
+
+Request = Annotated[Validate | Decide | Complete, Field(discriminator="operation")]
+REQUEST: TypeAdapter[Validate | Decide | Complete] = TypeAdapter(Request)
+
+
+class Validated(BaseModel):
+    business_key: str
+    outcome: Literal["valid"] = "valid"
+    duplicate_of: str | None = None
+    #: What the anomaly model scores, as ``model-invoke`` takes it.
+    features: InvoiceFeatures
+
+
+class Ladder(BaseModel):
+    remind_after_seconds: int
+    escalate_after_seconds: int
+    expire_after_seconds: int
+
+
+class ApprovalSummary(BaseModel):
+    """What the approver sees: no account data, no personal data."""
+
+    invoice_id: str
+    vendor_name: str
+    amount: Decimal
+    currency: str
+    due_date: str | None
+    reason: str
+
+
+class Decision(BaseModel):
+    business_key: str
+    route: Literal["auto", "human"]
+    reasons: list[str]
+    ladder: Ladder
+    summary: ApprovalSummary
+    decision: Literal["auto-approved", "needs-approval"]
+
+
+class Completed(BaseModel):
+    business_key: str
+    outcome: Outcome
+    route: Literal["auto", "human"] | None
+
+
+class Policy(BaseModel):
+    """The deployment's thresholds (function environment, one place: the description)."""
+
+    auto_approval_limit: Decimal
+    anomaly_threshold: float
+    ladder: Ladder
+
+    @classmethod
+    def from_settings(cls) -> Policy:
+        config = settings()
+        return cls(
+            auto_approval_limit=Decimal(config.require("auto_approval_limit")),
+            anomaly_threshold=float(config.require("anomaly_threshold")),
+            ladder=Ladder(
+                remind_after_seconds=int(config.require("approval_reminder_seconds")),
+                escalate_after_seconds=int(config.require("approval_escalation_seconds")),
+                expire_after_seconds=int(config.require("approval_expiry_seconds")),
+            ),
+        )
+
+
+class FingerprintStore:
+    """First-seen business key per invoice fingerprint (approvals table, conditional put)."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self._client = client or boto3.client("dynamodb")
+
+    def first_seen(self, fingerprint: str, business_key: str) -> str:
+        """The business key that first had this fingerprint (``business_key`` if none)."""
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item={"pk": {"S": f"fingerprint#{fingerprint}"}, "business_key": {"S": business_key}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            item = self._client.get_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"fingerprint#{fingerprint}"}},
+                ConsistentRead=True,
+            )["Item"]
+            return item["business_key"]["S"]
+        return business_key
+
+
+def fingerprint(invoice: Invoice) -> str:
+    """Same vendor, gross amount, currency and date: what a re-sent or re-keyed invoice keeps."""
+    parts = (invoice.vendor_id, f"{invoice.amount:.2f}", invoice.currency, invoice.invoice_date.isoformat())
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def features(invoice: Invoice) -> InvoiceFeatures:
+    """The model's features. Vendor context the ERP did not send falls back to values that
+    describe this invoice itself (neutral for the model), never to zeros."""
+    gross = float(invoice.amount)
+    tax = float(invoice.tax_amount)
+    own_tax_rate = tax / (gross - tax) if gross > tax else 0.0
+    return InvoiceFeatures(
+        amount=gross,
+        tax_amount=tax,
+        currency=invoice.currency,
+        invoice_date=invoice.invoice_date.isoformat(),
+        vendor_currency=invoice.vendor_currency or invoice.currency,
+        vendor_tax_rate=invoice.vendor_tax_rate
+        if invoice.vendor_tax_rate is not None
+        else min(own_tax_rate, 0.99),
+        vendor_mean_log_amount=(
+            invoice.vendor_mean_log_amount if invoice.vendor_mean_log_amount is not None else math.log(gross)
+        ),
+        vendor_std_log_amount=invoice.vendor_std_log_amount
+        if invoice.vendor_std_log_amount is not None
+        else 1.0,
+        vendor_invoice_count=float(invoice.vendor_invoice_count or 0),
+        bank_account_changed=bool(invoice.bank_account_changed),
+        days_since_last_invoice=invoice.days_since_last_invoice,
+        days_since_similar_invoice=invoice.days_since_similar_invoice,
+        similar_invoice_number_similarity=invoice.similar_invoice_number_similarity,
+    )
+
+
+def validate(request: Validate, store: FingerprintStore) -> Validated:
+    invoice = request.invoice
+    if invoice.business_key != request.business_key:
+        raise ValidationFailed("invoice business key does not match the workflow's")
+    if invoice.lines:
+        lines_total = sum((line.amount for line in invoice.lines), Decimal(0))
+        if abs(lines_total + invoice.tax_amount - invoice.amount) > TOTALS_TOLERANCE:
+            raise ValidationFailed("invoice totals do not add up: lines plus tax differ from the amount")
+    first = store.first_seen(fingerprint(invoice), request.business_key)
+    return Validated(
+        business_key=request.business_key,
+        duplicate_of=first if first != request.business_key else None,
+        features=features(invoice),
+    )
+
+
+def decide(request: Decide, policy: Policy) -> Decision:
+    invoice = request.invoice
+    reasons: list[str] = []
+    if request.score is None:
+        reasons.append("anomaly model unavailable")
+    elif request.score.score >= policy.anomaly_threshold:
+        reasons.append(f"anomaly score {request.score.score:.2f}")
+    if request.duplicate_of:
+        reasons.append(f"possible duplicate of {request.duplicate_of}")
+    if invoice.amount > policy.auto_approval_limit:
+        reasons.append(f"amount above the auto-approval limit of {policy.auto_approval_limit}")
+    route: Literal["auto", "human"] = "human" if reasons else "auto"
+    return Decision(
+        business_key=request.business_key,
+        route=route,
+        reasons=reasons,
+        ladder=policy.ladder,
+        decision="needs-approval" if reasons else "auto-approved",
+        summary=ApprovalSummary(
+            invoice_id=invoice.invoice_id,
+            vendor_name=invoice.vendor_name,
+            amount=invoice.amount,
+            currency=invoice.currency,
+            due_date=invoice.due_date.isoformat() if invoice.due_date else None,
+            reason="; ".join(reasons) or "clean",
+        ),
+    )
+
+
+def complete(request: Complete, *, now: datetime | None = None) -> Completed:
+    """Count the outcome. ``AutomationRatio`` is 1 for an invoice paid without a human and
+    0 for one a human decided: its CloudWatch average is the automation ratio."""
+    metrics.add_metric(name=f"Invoices{request.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+    if request.outcome == "compensated":
+        metrics.add_metric(name="Compensations", unit=MetricUnit.Count, value=1)
+    if request.route == "auto" and request.outcome == "paid":
+        metrics.add_metric(name="AutomatedCompletions", unit=MetricUnit.Count, value=1)
+    if request.route is not None:
+        metrics.add_metric(
+            name="AutomationRatio", unit=MetricUnit.Count, value=1 if request.route == "auto" else 0
+        )
+    if request.route == "human":
+        metrics.add_metric(name="HumanCompletions", unit=MetricUnit.Count, value=1)
+    if request.received_at is not None:
+        elapsed = ((now or datetime.now(UTC)) - request.received_at).total_seconds()
+        metrics.add_metric(name="CycleTimeSeconds", unit=MetricUnit.Seconds, value=max(0.0, elapsed))
+    return Completed(business_key=request.business_key, outcome=request.outcome, route=request.route)
+
+
+@cache
+def default_store() -> FingerprintStore:
+    return FingerprintStore(settings().require("approvals_table"))
+
+
+def handle(request: Validate | Decide | Complete) -> BaseModel:
+    match request:
+        case Validate():
+            return validate(request, default_store())
+        case Decide():
+            return decide(request, Policy.from_settings())
+        case Complete():
+            return complete(request)

@@ -1,0 +1,54 @@
+"""One ``aios local up`` per test module, driven over HTTP; AWS inspected with boto3."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from infrastructure.local.harness import LocalProcess
+
+STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+ENV = {
+    "AIOS_LOCAL_SECRET_STANDARD": STANDARD_SECRET,
+    "AIOS_LOCAL_SECRET_STRIPE": "whsec_e2e_stripe",
+    "AIOS_LOCAL_TIME_SCALE": "0.01",
+}
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T | None], *, timeout: float = 20.0, interval: float = 0.1) -> T:
+    """The first truthy result of ``probe`` within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {probe}")
+        time.sleep(interval)
+
+
+def start_local(platform: str | None = None) -> Iterator[LocalProcess]:
+    local = LocalProcess.start(env=ENV, platform=platform)
+    try:
+        yield local
+    finally:
+        status = local.stop(timeout=10)
+        assert status == 0, "".join(local.output[-40:])
+
+
+def lineage_rows(local: LocalProcess, business_key: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = local.client("dynamodb").query(
+        TableName="aios-local-lineage",
+        IndexName="by-business-key",
+        KeyConditionExpression="business_key = :k",
+        ExpressionAttributeValues={":k": {"S": business_key}},
+    )["Items"]
+    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+
+def executions(local: LocalProcess, workflow: str) -> list[dict[str, Any]]:
+    sfn = local.client("stepfunctions")
+    arn = f"arn:aws:states:us-east-1:123456789012:stateMachine:aios-local-{workflow}"
+    return list(sfn.list_executions(stateMachineArn=arn)["executions"])
