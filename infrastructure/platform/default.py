@@ -24,6 +24,12 @@ from infrastructure.platform.model import (
     WorkflowSpec,
 )
 from infrastructure.platform.models import MODEL_INVOKE
+from infrastructure.platform.payables import (
+    ACCOUNTS_PAYABLE,
+    APPROVALS,
+    APPROVALS_ROUTE,
+    PAYABLES_FUNCTIONS,
+)
 
 LINEAGE = TableSpec(
     id="lineage",
@@ -57,6 +63,17 @@ DOCUMENTS = BucketSpec(
     env_var=EnvVar.DOCUMENTS_BUCKET,
 )
 
+SOURCES = (
+    WebhookSourceSpec(name="stripe", scheme="stripe", description="Stripe events"),
+    WebhookSourceSpec(name="github", scheme="github", description="GitHub webhooks"),
+    WebhookSourceSpec(name="slack", scheme="slack", description="Slack Events API"),
+    WebhookSourceSpec(
+        name="standard",
+        scheme="standard",
+        description="Standard Webhooks: ERP, email gateways and our own producers",
+    ),
+)
+
 WEBHOOK_INGEST = FunctionSpec(
     name="webhook-ingest",
     description="Verifies, deduplicates and normalises webhooks, then puts them on the bus.",
@@ -67,7 +84,7 @@ WEBHOOK_INGEST = FunctionSpec(
     tables={"idempotency": Access.READ_WRITE},
     buckets={"documents": Access.WRITE},
     put_events=True,
-    webhook_secrets=True,
+    webhook_secrets=tuple(source.name for source in SOURCES),
 )
 
 INTAKE = WorkflowSpec(
@@ -86,19 +103,13 @@ INTAKE = WorkflowSpec(
 PLATFORM = Platform(
     name="aios",
     bus=EventBusSpec(name="aios", archive_retention_days=365),
-    tables=(LINEAGE, IDEMPOTENCY, CIRCUIT),
+    tables=(LINEAGE, IDEMPOTENCY, CIRCUIT, APPROVALS),
     buckets=(DOCUMENTS,),
-    sources=(
-        WebhookSourceSpec(name="stripe", scheme="stripe", description="Stripe events"),
-        WebhookSourceSpec(name="github", scheme="github", description="GitHub webhooks"),
-        WebhookSourceSpec(name="slack", scheme="slack", description="Slack Events API"),
-        WebhookSourceSpec(
-            name="standard",
-            scheme="standard",
-            description="Standard Webhooks: ERP, email gateways and our own producers",
-        ),
+    sources=SOURCES,
+    functions=(WEBHOOK_INGEST, *CONNECTOR_FUNCTIONS, MODEL_INVOKE, *PAYABLES_FUNCTIONS),
+    workflows=(INTAKE, ACCOUNTS_PAYABLE),
+    routes=(
+        HttpRouteSpec(method="POST", path="/webhooks/{source}", function="webhook-ingest"),
+        APPROVALS_ROUTE,
     ),
-    functions=(WEBHOOK_INGEST, *CONNECTOR_FUNCTIONS, MODEL_INVOKE),
-    workflows=(INTAKE,),
-    routes=(HttpRouteSpec(method="POST", path="/webhooks/{source}", function="webhook-ingest"),),
 )

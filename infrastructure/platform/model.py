@@ -103,13 +103,16 @@ class FunctionSpec(_Spec):
     tables: Mapping[str, Access] = Field(default_factory=dict)
     buckets: Mapping[str, Access] = Field(default_factory=dict)
     put_events: bool = False
-    webhook_secrets: bool = False
+    #: Webhook sources whose signing secrets the function reads (and verifies).
+    webhook_secrets: tuple[Slug, ...] = ()
     #: The connector whose credentials (``{prefix}/connectors/{name}``) the function reads.
     credentials: Slug | None = None
     #: Sends mail through SES v2 (``ses:SendEmail``).
     send_email: bool = False
     #: The served model whose endpoint the function invokes (``sagemaker:InvokeEndpoint``).
     model: Slug | None = None
+    #: Workflows whose callback tasks the function answers (``SendTaskSuccess``/``Failure``).
+    answers_workflows: tuple[Slug, ...] = ()
 
     @property
     def code_path(self) -> Path:
@@ -192,7 +195,7 @@ class Platform(_Spec):
     routes: tuple[HttpRouteSpec, ...] = ()
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> Platform:
+    def _names_are_unique(self) -> Platform:
         for kind, names in (
             ("table", [t.id for t in self.tables]),
             ("bucket", [b.id for b in self.buckets]),
@@ -203,6 +206,10 @@ class Platform(_Spec):
             duplicates = {n for n in names if names.count(n) > 1}
             if duplicates:
                 raise ValueError(f"{kind} declared twice: {sorted(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Platform:
         tables = {t.id for t in self.tables}
         buckets = {b.id for b in self.buckets}
         functions = {f.name for f in self.functions}
@@ -222,6 +229,19 @@ class Platform(_Spec):
                 raise ValueError(
                     f"route {route.method} {route.path} targets unknown function {route.function}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _functions_name_known_sources_and_workflows(self) -> Platform:
+        workflows = {w.name for w in self.workflows}
+        sources = {s.name for s in self.sources}
+        for function in self.functions:
+            if missing := set(function.webhook_secrets) - sources:
+                raise ValueError(
+                    f"function {function.name} reads secrets of unknown sources {sorted(missing)}"
+                )
+            if missing := set(function.answers_workflows) - workflows:
+                raise ValueError(f"function {function.name} answers unknown workflows {sorted(missing)}")
         return self
 
     def table(self, table_id: str) -> TableSpec:
@@ -284,7 +304,7 @@ class Platform(_Spec):
                 kind="model", id=function.model, attribute="version"
             )
         if function.webhook_secrets:
-            sources = {source.name: source.scheme for source in self.sources}
+            sources = {s.name: s.scheme for s in self.sources if s.name in function.webhook_secrets}
             environment[EnvVar.WEBHOOK_SOURCES.value] = ResourceAttribute(
                 kind="literal", id=json.dumps(sources, sort_keys=True), attribute="value"
             )

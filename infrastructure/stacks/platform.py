@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import ArnFormat, CfnOutput, CfnResource, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -37,6 +37,7 @@ class PlatformStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.platform = platform
+        self.settings = settings
         self._endpoint_name = endpoint_name(settings)
         self.data = data
         # Declared before any grant: KMS grants to principals of a stack that depends on the
@@ -141,7 +142,24 @@ class PlatformStack(Stack):
         if spec.put_events:
             self.bus.bus.grant_put_events_to(grantee)
         if spec.webhook_secrets:
-            self.secrets.grant_read(grantee, list(self.secrets.webhooks.values()))
+            self.secrets.grant_read(grantee, [self.secrets.webhooks[name] for name in spec.webhook_secrets])
+        if spec.answers_workflows:
+            # By name, not by reference: a workflow that invokes this function, and which
+            # the function answers, would otherwise make the two depend on each other.
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+                    resources=[
+                        self.format_arn(
+                            service="states",
+                            resource="stateMachine",
+                            resource_name=self.settings.name(workflow),
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                        for workflow in spec.answers_workflows
+                    ],
+                )
+            )
         if spec.credentials:
             self.secrets.grant_read(grantee, [self.secrets.connectors[spec.credentials]])
         if spec.model:
@@ -201,7 +219,16 @@ class PlatformStack(Stack):
         state_machine = workflow.state_machine
         self._grant_tables(state_machine, spec.tables, owner=workflow)
         for function_name in spec.functions:
-            self.functions[function_name].function.grant_invoke(state_machine)
+            function = self.functions[function_name].function
+            function.grant_invoke(state_machine)
+            resource = function.node.default_child
+            assert isinstance(resource, CfnResource)
+            logical_id = self.resolve(self.get_logical_id(resource))
+            acknowledge(
+                workflow,
+                f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]",
+                f"grant_invoke on {function_name}: its versions and aliases (ARN:*), no other function",
+            )
         if spec.put_events:
             self.bus.bus.grant_put_events_to(state_machine)
 

@@ -180,7 +180,7 @@ def test_cdk_nag_left_no_unacknowledged_finding(synthesized: Synthesized) -> Non
     assert violations == []
 
 
-def test_each_connector_reads_only_its_own_secret(synthesized: Synthesized) -> None:
+def test_each_function_reads_only_its_own_secrets(synthesized: Synthesized) -> None:
     template = synthesized.templates()["aios-dev-platform"]
     secret_names = {
         logical_id: resource["Properties"]["Name"]
@@ -188,8 +188,9 @@ def test_each_connector_reads_only_its_own_secret(synthesized: Synthesized) -> N
         if resource["Type"] == "AWS::SecretsManager::Secret"
     }
     for function in PLATFORM.functions:
-        if not function.credentials:
-            continue
+        expected = {f"aios/webhooks/{source}" for source in function.webhook_secrets}
+        if function.credentials:
+            expected.add(f"aios/connectors/{function.credentials}")
         role_policies = [
             resource
             for resource in template["Resources"].values()
@@ -207,7 +208,7 @@ def test_each_connector_reads_only_its_own_secret(synthesized: Synthesized) -> N
                 statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             )
         }
-        assert readable == {f"aios/connectors/{function.credentials}"}, function.name
+        assert readable == expected, function.name
 
 
 def test_no_function_may_delete_objects(synthesized: Synthesized) -> None:

@@ -15,12 +15,13 @@ from infrastructure.platform import PLATFORM
 from infrastructure.platform.model import STATEMACHINES_DIR, WorkflowSpec
 
 ASL_FILES = sorted(STATEMACHINES_DIR.glob("*.asl.json"))
-#: Errors a service integration raises, by the integration's resource prefix.
+#: Errors a service integration raises, by the integration's resource prefix. Lambda reports
+#: a function that ran out of time as ``Sandbox.Timedout``.
 SERVICE_ERROR_PREFIXES = {
-    "arn:aws:states:::dynamodb:": "DynamoDB.",
-    "arn:aws:states:::events:": "EventBridge.",
-    "arn:aws:states:::lambda:": "Lambda.",
-    "arn:aws:states:::states:": "StepFunctions.",
+    "arn:aws:states:::dynamodb:": ("DynamoDB.",),
+    "arn:aws:states:::events:": ("EventBridge.",),
+    "arn:aws:states:::lambda:": ("Lambda.", "Sandbox.Timedout"),
+    "arn:aws:states:::states:": ("StepFunctions.",),
 }
 
 
@@ -50,7 +51,12 @@ def test_error_names_are_the_vocabulary(path: Path) -> None:
     definition = json.loads(path.read_text())
     for name, state in states(definition):
         resource = state.get("Resource", "")
-        service_prefixes = tuple(p for r, p in SERVICE_ERROR_PREFIXES.items() if resource.startswith(r))
+        service_prefixes = tuple(
+            prefix
+            for integration, prefixes in SERVICE_ERROR_PREFIXES.items()
+            if resource.startswith(integration)
+            for prefix in prefixes
+        )
         for rule in [*state.get("Retry", []), *state.get("Catch", [])]:
             for error in rule["ErrorEquals"]:
                 assert (

@@ -1,0 +1,107 @@
+"""Accounts payable's part of the platform description: the approvals table, the policy and
+approval functions, the Slack interactions endpoint, and the workflow itself."""
+
+from __future__ import annotations
+
+from aios import events
+from aios.config import EnvVar
+from infrastructure.platform.model import (
+    Access,
+    FunctionSpec,
+    HttpRouteSpec,
+    KeyAttribute,
+    TableSpec,
+    TriggerSpec,
+    WorkflowSpec,
+)
+
+APPROVALS = TableSpec(
+    id="approvals",
+    description=(
+        "pk 'approval#<approval id>': the pending approval (task token, allowed approvers, Slack "
+        "message); pk 'claim#<business key>': the execution working on an invoice; pk "
+        "'fingerprint#<sha256>': the first invoice with a vendor/amount/date (duplicate check)."
+    ),
+    env_var=EnvVar.APPROVALS_TABLE,
+    partition_key=KeyAttribute(name="pk"),
+    ttl_attribute="expires_at",
+)
+
+#: Deployment choices of the approval policy; each step's delay is configurable here.
+POLICY_ENVIRONMENT = {
+    EnvVar.AUTO_APPROVAL_LIMIT.value: "5000",
+    EnvVar.ANOMALY_THRESHOLD.value: "0.5",
+    EnvVar.APPROVAL_REMINDER_SECONDS.value: str(4 * 3600),
+    EnvVar.APPROVAL_ESCALATION_SECONDS.value: str(20 * 3600),
+    EnvVar.APPROVAL_EXPIRY_SECONDS.value: str(48 * 3600),
+}
+
+#: Who approves in Slack (channel and user ids; replace for a real workspace).
+APPROVERS_ENVIRONMENT = {
+    EnvVar.APPROVAL_CHANNEL.value: "C0AIOSAP01",
+    EnvVar.APPROVERS.value: "U0AIOSAP01",
+    EnvVar.ESCALATION_APPROVERS.value: "U0AIOSCFO1",
+}
+
+INVOICE_POLICY = FunctionSpec(
+    name="invoice-policy",
+    description="Accounts-payable policy: validate, decide automatic or human, close the books.",
+    code="invoice_policy",
+    memory_mb=512,
+    timeout_seconds=30,
+    tables={"approvals": Access.READ_WRITE, "lineage": Access.WRITE},
+    environment=POLICY_ENVIRONMENT,
+)
+
+APPROVAL_REQUEST = FunctionSpec(
+    name="approval-request",
+    description="Posts approval requests, reminders and escalations to Slack; keeps task tokens server-side.",
+    code="approval_request",
+    memory_mb=512,
+    timeout_seconds=30,
+    tables={
+        "approvals": Access.READ_WRITE,
+        "lineage": Access.WRITE,
+        "idempotency": Access.READ_WRITE,
+        "circuit": Access.READ_WRITE,
+    },
+    credentials="slack",
+    environment=APPROVERS_ENVIRONMENT,
+    # A click between two ladder stages is delivered to the next stage's token at once.
+    answers_workflows=("accounts-payable",),
+)
+
+SLACK_INTERACTIONS = FunctionSpec(
+    name="slack-interactions",
+    description="POST /approvals/slack: verifies Slack's signature, records the decision, answers the task.",
+    code="slack_interactions",
+    memory_mb=512,
+    timeout_seconds=10,
+    tables={
+        "approvals": Access.READ_WRITE,
+        "lineage": Access.WRITE,
+        "idempotency": Access.READ_WRITE,
+        "circuit": Access.READ_WRITE,
+    },
+    credentials="slack",
+    # Slack signs interactions with the app's signing secret, the one its Events API uses.
+    webhook_secrets=("slack",),
+    answers_workflows=("accounts-payable",),
+)
+
+ACCOUNTS_PAYABLE = WorkflowSpec(
+    name="accounts-payable",
+    description="Fetch, validate, score, decide, approve in Slack, post, pay; compensate on failure.",
+    asl="accounts-payable.asl.json",
+    type="STANDARD",
+    trigger=TriggerSpec(
+        description="Every invoice intake announced.",
+        event_pattern={"source": [events.INVOICES_SOURCE], "detail-type": [events.INVOICE_RECEIVED]},
+    ),
+    tables={"approvals": Access.WRITE},
+    functions=("erp-connector", "payments-connector", "invoice-policy", "model-invoke", "approval-request"),
+    put_events=True,
+)
+
+PAYABLES_FUNCTIONS = (INVOICE_POLICY, APPROVAL_REQUEST, SLACK_INTERACTIONS)
+APPROVALS_ROUTE = HttpRouteSpec(method="POST", path="/approvals/slack", function="slack-interactions")
