@@ -60,7 +60,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
 import boto3
@@ -70,6 +70,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from infrastructure.platform.model import FunctionSpec, HttpRouteSpec
+
+if TYPE_CHECKING:
+    from infrastructure.local.sandbox import Sandbox
 
 MOTO_VERSION = "5.2.5"
 if moto.__version__ != MOTO_VERSION:  # pragma: no cover - a pin guard
@@ -615,6 +618,8 @@ def uninstall() -> None:
 API_ID = "aioslocal"
 ACCOUNT_ID = "123456789012"
 ADMIN_FAULTS_PATH = "/_aios/faults"
+#: The sandbox providers (ERP, payments, Slack) the connectors' secrets point at locally.
+SANDBOX_PREFIX = "/_sandbox"
 
 
 @dataclass(frozen=True)
@@ -743,11 +748,17 @@ class HttpApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], *, routes: list[HttpRouteSpec], runtime: LocalLambda
+        self,
+        address: tuple[str, int],
+        *,
+        routes: list[HttpRouteSpec],
+        runtime: LocalLambda,
+        sandbox: Sandbox | None = None,
     ) -> None:
         super().__init__(address, _ApiHandler)
         self.routes = [Route.of(r) for r in routes]
         self.runtime = runtime
+        self.sandbox = sandbox  # the provider stand-ins under /_sandbox/ (sandbox.py)
 
     def handle_request_for(self, handler: _ApiHandler, method: str) -> HttpReply:
         raw_path, _, raw_query = handler.path.partition("?")
@@ -755,6 +766,13 @@ class HttpApiServer(ThreadingHTTPServer):
         body = handler.rfile.read(length) if length else b""
         if raw_path == ADMIN_FAULTS_PATH:
             return self._admin_faults(method, body)
+        if self.sandbox is not None and (
+            raw_path == SANDBOX_PREFIX or raw_path.startswith(SANDBOX_PREFIX + "/")
+        ):
+            status, headers, content = self.sandbox.handle(
+                method, raw_path, raw_query, list(handler.headers.items()), body
+            )
+            return HttpReply(status, headers, content)
         for route in self.routes:
             match = route.pattern.match(raw_path)
             if match and route.spec.method == method:

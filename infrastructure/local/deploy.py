@@ -14,11 +14,11 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aios.secrets import WebhookSecret, webhook_secret_name
+from aios.secrets import WebhookSecret, connector_secret_name, webhook_secret_name
 from infrastructure.platform.model import (
     FunctionSpec,
     KeyAttribute,
@@ -141,6 +141,8 @@ class Deployment:
     names: LocalNames
     endpoint: str
     secrets: dict[str, str] = field(default_factory=dict)
+    #: Connector name -> the JSON of its secret (``ConnectorSecret``), as created.
+    connector_secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
     dead_letter_queue_url: str = ""
 
     def state_machine_arn(self, workflow: str) -> str:
@@ -189,16 +191,45 @@ def _create_table(dynamodb: Any, table: TableSpec, names: LocalNames) -> None:
         )
 
 
+def _create_connector_secrets(
+    aws: Callable[[str], Any],
+    platform: Platform,
+    names: LocalNames,
+    values: Mapping[str, Mapping[str, Any]],
+    deployment: Deployment,
+) -> None:
+    """One secret per connector a function reads; the email sender's domain verified in SES."""
+    for connector in dict.fromkeys(spec.credentials for spec in platform.functions if spec.credentials):
+        value = values.get(connector)
+        if value is None:
+            continue
+        aws("secretsmanager").create_secret(
+            Name=connector_secret_name(connector, names.secrets_prefix),
+            Description=f"aios: credentials of connector {connector} (local sandbox)",
+            SecretString=json.dumps(value),
+        )
+        deployment.connector_secrets[connector] = dict(value)
+        settings = value.get("settings")
+        sender = settings.get("from_address") if isinstance(settings, dict) else None
+        if isinstance(sender, str) and "@" in sender:  # SES refuses unverified senders
+            aws("sesv2").create_email_identity(EmailIdentity=sender.rpartition("@")[2])
+
+
 def deploy(
     platform: Platform,
     endpoint: str,
     *,
     secrets: Mapping[str, str],
     names: LocalNames | None = None,
+    connector_secrets: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Deployment:
     """Create every resource of ``platform`` on the AWS endpoint (moto) at ``endpoint``.
 
     ``secrets`` holds each source's current signing secret (source name -> value).
+    ``connector_secrets`` holds the credentials (``ConnectorSecret`` JSON) of each connector
+    a function reads (``FunctionSpec.credentials``): the local mode points them at the
+    sandbox providers. A connector without one gets no secret (its calls fail as
+    ``Connector.AuthFailed``, as on an account where nobody created it).
     """
     import boto3  # noqa: PLC0415 - kept out of module import for the parity test
 
@@ -256,6 +287,8 @@ def deploy(
             SecretString=WebhookSecret.model_validate({"current": value}).to_json(),
         )
         deployment.secrets[source.name] = value
+
+    _create_connector_secrets(aws, platform, names, connector_secrets or {}, deployment)
 
     code = _dummy_zip()
     for spec in platform.functions:

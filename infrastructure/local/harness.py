@@ -2,7 +2,10 @@
 
 ``LocalProcess`` starts the command as a subprocess with free ports, waits for its ready
 line, keeps draining its output (a full pipe would block the server) and stops it with
-SIGTERM. ``sign_standard`` signs a Standard Webhooks delivery as a producer would.
+SIGTERM. ``sign_standard`` signs a Standard Webhooks delivery as a producer would;
+``sign_slack`` and ``slack_action_body`` make a signed Slack button press. The sandbox
+providers (``/_sandbox/``) have helpers: ``sandbox``, ``slack_messages``, ``approval_ids``,
+``payment_intents``, ``erp_postings``, ``refuse_payment``, ``sandbox_faults``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlencode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY = re.compile(r"^aios local ready api=(\S+) aws=(\S+)$")
@@ -135,6 +139,107 @@ class LocalProcess:
         assert status == 200, body
         result: dict[str, Any] = json.loads(body)
         return result
+
+    # -- the sandbox providers (/_sandbox/, see sandbox.py) ------------------------------------
+    def sandbox(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """``method /_sandbox/<path>`` with ``body`` as JSON; the status and the parsed JSON answer."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {} if data is None else {"content-type": "application/json"}
+        status, _, raw = self.request(method, "/_sandbox/" + path.lstrip("/"), data, headers)
+        return status, json.loads(raw) if raw else None
+
+    def _sandbox_ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, answer = self.sandbox(method, path, body)
+        assert status == 200, (status, answer)
+        return answer
+
+    def slack_messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Every message posted (and its last update) on the sandbox Slack."""
+        query = f"?channel={channel}" if channel else ""
+        messages: list[dict[str, Any]] = self._sandbox_ok("GET", "slack/messages" + query)["messages"]
+        return messages
+
+    def approval_ids(self) -> list[str]:
+        """The ``value`` of every approval button posted on the sandbox Slack (the approval ids)."""
+        return [
+            str(element["value"])
+            for message in self.slack_messages()
+            for block in message.get("blocks") or []
+            for element in block.get("elements") or []
+            if element.get("type") == "button" and element.get("action_id") == "approve"
+        ]
+
+    def payment_intents(self) -> list[dict[str, Any]]:
+        intents: list[dict[str, Any]] = self._sandbox_ok("GET", "payments/intents")["data"]
+        return intents
+
+    def erp_postings(self) -> dict[str, list[dict[str, Any]]]:
+        """``{"postings": [...], "reversals": [...]}`` of the sandbox ERP."""
+        postings: dict[str, list[dict[str, Any]]] = self._sandbox_ok("GET", "erp/postings")
+        return postings
+
+    def refuse_payment(self, invoice_id: str, code: str = "card_declined") -> None:
+        self._sandbox_ok("POST", "payments/refuse", {"invoice_id": invoice_id, "code": code})
+
+    def sandbox_faults(self, faults: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Replace the sandbox providers' faults (``None``: clear them)."""
+        if faults is None:
+            cleared: dict[str, Any] = self._sandbox_ok("DELETE", "faults")
+            return cleared
+        replaced: dict[str, Any] = self._sandbox_ok("POST", "faults", dict(faults))
+        return replaced
+
+
+def sign_slack(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """Slack's request signing: ``v0=<hex HMAC-SHA256 of "v0:{ts}:{body}">`` and the timestamp."""
+    stamp = str(timestamp if timestamp is not None else int(time.time()))
+    basestring = f"v0:{stamp}:".encode() + body
+    digest = hmac.new(secret.encode(), basestring, hashlib.sha256).hexdigest()
+    return {
+        "content-type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+
+
+def slack_action_body(
+    approval_id: str,
+    action: Literal["approve", "reject"],
+    user_id: str,
+    channel: str,
+    message_ts: str,
+) -> bytes:
+    """The form body Slack posts when a user presses an approval button (``block_actions``)."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0SANDBOX"},
+        "api_app_id": "A0SANDBOX",
+        "token": "legacy-verification-token",
+        "team": {"id": "T0SANDBOX", "domain": "aios-sandbox"},
+        "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:32]}",
+        # Never called: the interactions handler answers the request itself.
+        "response_url": f"https://hooks.slack.com/actions/T0SANDBOX/{uuid.uuid4().int % 10**12}/"
+        + uuid.uuid4().hex,
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "is_ephemeral": False,
+        },
+        "channel": {"id": channel, "name": "accounts-payable"},
+        "message": {"type": "message", "ts": message_ts},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action,
+                "block_id": "aios_approval",
+                "value": approval_id,
+                "text": {"type": "plain_text", "text": "Approve" if action == "approve" else "Reject"},
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode()
 
 
 def sign_standard(

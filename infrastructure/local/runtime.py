@@ -1,5 +1,6 @@
 """``aios local up``: moto in this process, the bridges installed, the platform deployed,
-the HTTP API served.
+the HTTP API served, with the sandbox providers (ERP, payments, Slack) under ``/_sandbox/``
+that the connectors' secrets point at (``infrastructure.local.sandbox``).
 
 Settings (environment variables, all optional):
 
@@ -32,6 +33,7 @@ from moto.server import ThreadedMotoServer
 from infrastructure.local import bridges
 from infrastructure.local.deploy import Deployment, LocalNames, deploy, function_environment
 from infrastructure.local.sagemaker_bridge import install_sagemaker_bridge
+from infrastructure.local.sandbox import Sandbox
 from infrastructure.platform.model import REPO_ROOT, Platform, WebhookSourceSpec
 
 SECRET_ENV_PREFIX = "AIOS_LOCAL_SECRET_"  # noqa: S105 - a variable name prefix
@@ -100,6 +102,7 @@ class LocalMode:
     deployment: Deployment
     aws_url: str
     api_url: str
+    sandbox: Sandbox
     _api_thread: threading.Thread
 
     def stop(self) -> None:
@@ -160,14 +163,34 @@ def start(
     bridges.install(runtime, aws_endpoint=aws_url, time_scale=time_scale)
     if any(spec.model for spec in platform.functions):
         install_sagemaker_bridge()
-    deployment = deploy(platform, aws_url, secrets=secrets, names=names)
-
-    api = bridges.HttpApiServer((HOST, api_port), routes=list(platform.routes), runtime=runtime)
+    # The API server binds first: the connectors' secrets point at its /_sandbox/ providers.
+    sandbox = Sandbox()
+    api = bridges.HttpApiServer(
+        (HOST, api_port), routes=list(platform.routes), runtime=runtime, sandbox=sandbox
+    )
+    api_url = f"http://{HOST}:{api.server_address[1]}"
+    connectors = [spec.credentials for spec in platform.functions if spec.credentials]
+    try:
+        deployment = deploy(
+            platform,
+            aws_url,
+            secrets=secrets,
+            names=names,
+            connector_secrets=sandbox.credentials(api_url, connectors),
+        )
+    except BaseException:
+        api.server_close()
+        raise
     api_thread = threading.Thread(target=api.serve_forever, name="aios-local-api", daemon=True)
     api_thread.start()
-    api_url = f"http://{HOST}:{api.server_address[1]}"
     return LocalMode(
-        moto=server, api=api, deployment=deployment, aws_url=aws_url, api_url=api_url, _api_thread=api_thread
+        moto=server,
+        api=api,
+        deployment=deployment,
+        aws_url=aws_url,
+        api_url=api_url,
+        sandbox=sandbox,
+        _api_thread=api_thread,
     )
 
 

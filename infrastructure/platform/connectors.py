@@ -18,7 +18,12 @@ CIRCUIT = TableSpec(
     ttl_attribute="expires_at",
 )
 
-_HTTP_CONNECTOR_ACCESS = {"idempotency": Access.READ_WRITE, "circuit": Access.READ_WRITE}
+#: Every connector step of a workflow writes its own lineage record (aios.steps).
+_HTTP_CONNECTOR_ACCESS = {
+    "idempotency": Access.READ_WRITE,
+    "circuit": Access.READ_WRITE,
+    "lineage": Access.WRITE,
+}
 
 ERP_CONNECTOR = FunctionSpec(
     name="erp-connector",
@@ -69,7 +74,7 @@ DOCUMENTS_CONNECTOR = FunctionSpec(
     code="connectors/documents",
     memory_mb=512,
     timeout_seconds=30,
-    tables={"circuit": Access.READ_WRITE},
+    tables={"circuit": Access.READ_WRITE, "lineage": Access.WRITE},
     buckets={"documents": Access.READ_WRITE},
 )
 

@@ -48,9 +48,12 @@ class Validate(_Request):
 
 
 class ScoreInput(BaseModel):
+    """One item of ``model-invoke``'s scores; ``score`` is ``None`` when the model could not
+    answer (the workflow caught Model.Unavailable and decided without it)."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    score: Annotated[float, Field(ge=0, le=1)]
+    score: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
 class Decide(_Request):
@@ -58,8 +61,7 @@ class Decide(_Request):
     business_key: BusinessKey
     invoice: Invoice
     duplicate_of: str | None = None
-    #: ``None`` when the model could not score (the workflow caught Model.Unavailable).
-    score: ScoreInput | None = None
+    score: ScoreInput
 
 
 Outcome = Literal["paid", "rejected", "expired", "compensated", "invalid", "failed"]
@@ -217,7 +219,7 @@ def validate(request: Validate, store: FingerprintStore) -> Validated:
 def decide(request: Decide, policy: Policy) -> Decision:
     invoice = request.invoice
     reasons: list[str] = []
-    if request.score is None:
+    if request.score.score is None:
         reasons.append("anomaly model unavailable")
     elif request.score.score >= policy.anomaly_threshold:
         reasons.append(f"anomaly score {request.score.score:.2f}")
