@@ -1,8 +1,11 @@
-"""``make demo``: the platform on the embedded AWS, driven over HTTP like a SaaS would.
+"""``make demo``: accounts payable on the embedded AWS, driven over HTTP like the real systems.
 
-Starts ``aios local up`` on free ports, sends signed Standard Webhooks invoice deliveries
-(plus a repeated delivery and an unsigned one), waits for the intake workflow to finish,
-prints each execution's state-by-state history and the lineage rows, and stops everything.
+Starts ``aios local up`` on free ports (sandbox ERP with 20 invoices, some anomalous; sandbox
+payments and Slack), sends one signed ``invoice.received`` webhook per invoice, refuses the
+payment of one invoice (compensation), answers the Slack approvals with signed callbacks the
+way an approver's clicks arrive (approve, reject, or no answer: reminder, escalation,
+automatic rejection), waits for every workflow, prints a summary and the full lineage of one
+escalated invoice, and stops everything it started.
 """
 
 from __future__ import annotations
@@ -11,76 +14,192 @@ import json
 import subprocess
 import sys
 import time
+from collections import Counter
+from typing import Any
 
-from infrastructure.local.harness import LocalProcess, invoice_webhook, sign_standard
+from infrastructure.local.harness import (
+    LocalProcess,
+    invoice_webhook,
+    sign_slack,
+    sign_standard,
+    slack_action_body,
+)
+from infrastructure.platform import PLATFORM
+from infrastructure.platform.payables import APPROVERS_ENVIRONMENT, with_approval_ladder
 
-INVOICES = ("INV-1001", "INV-1002", "INV-1003")
-WAIT_SECONDS = 60
+#: The demo's platform: the default one with an approval ladder of seconds, not hours.
+DEMO_PLATFORM = with_approval_ladder(PLATFORM, reminder=8, escalation=8, expiry=8)
+
+INVOICES = [f"INV-{number}" for number in range(2001, 2021)]
+REFUSED_PAYMENT = "INV-2010"  # a clean invoice whose payment the processor declines
+REJECTED = "INV-2005"  # the changed bank account: the approver says no
+UNANSWERED = "INV-2017"  # nobody clicks: reminder, escalation, automatic rejection
+APPROVER = APPROVERS_ENVIRONMENT["AIOS_APPROVERS"].split(",")[0]
+CHANNEL = APPROVERS_ENVIRONMENT["AIOS_APPROVAL_CHANNEL"]
+DEADLINE_SECONDS = 100
+
+OUTCOMES = {
+    "Invoice paid": "paid",
+    "Invoice rejected by the approver": "rejected",
+    "Invoice rejected: nobody answered": "rejected (no answer)",
+    "Invoice rejected as invalid": "rejected (invalid)",
+    "Payment failed: posting reversed": "compensated",
+    "Invoice not processed": "failed",
+}
 
 
-def _send(local: LocalProcess, body: bytes, headers: dict[str, str], label: str) -> None:
-    status, _, reply = local.request("POST", "/webhooks/standard", body, headers)
-    print(f"  {label:<38} -> {status} {reply.decode()}")
+class Demo:
+    def __init__(self, local: LocalProcess) -> None:
+        self.local = local
+        self.sfn = local.client("stepfunctions")
+        machines = self.sfn.list_state_machines()["stateMachines"]
+        self.machine = next(m["stateMachineArn"] for m in machines if m["name"].endswith("-accounts-payable"))
+        self.answered: set[str] = set()
+        #: Invoices whose approval was asked in Slack (read before the message is updated).
+        self.asked: set[str] = set()
+
+    def send_invoices(self) -> None:
+        secret = self.local.secrets["standard"]
+        statuses = Counter()
+        for invoice_id in INVOICES:
+            body = invoice_webhook(invoice_id)
+            status, _, _ = self.local.request("POST", "/webhooks/standard", body, sign_standard(secret, body))
+            statuses[status] += 1
+        print(f"sent {len(INVOICES)} signed invoice.received webhooks: HTTP {dict(statuses)}")
+
+    def answer_approvals(self) -> None:
+        """Click approve (or reject) on every approval request that has not been answered."""
+        secret = self.local.secrets["slack"]
+        for message in self.local.slack_messages(channel=CHANNEL):
+            approval_id = _approval_id(message)
+            if approval_id is None or approval_id in self.answered or message.get("thread_ts"):
+                continue
+            invoice_id = _invoice_id(message)
+            if invoice_id is None:
+                continue
+            self.asked.add(f"erp:{invoice_id}")
+            if invoice_id == UNANSWERED:
+                continue
+            action = "reject" if invoice_id == REJECTED else "approve"
+            body = slack_action_body(approval_id, action, APPROVER, CHANNEL, message["ts"])
+            status, _, reply = self.local.request("POST", "/approvals/slack", body, sign_slack(secret, body))
+            print(f"  {APPROVER} clicks {action:<7} on {invoice_id}: HTTP {status} {reply.decode()}")
+            self.answered.add(approval_id)
+
+    def executions(self) -> list[dict[str, Any]]:
+        return list(self.sfn.list_executions(stateMachineArn=self.machine, maxResults=100)["executions"])
+
+    def final_state(self, execution_arn: str) -> str:
+        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        entered = [e for e in events if e["type"].endswith("StateEntered")]
+        return str(entered[-1]["stateEnteredEventDetails"]["name"]) if entered else "?"
+
+    def wait(self) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            self.answer_approvals()
+            executions = self.executions()
+            if len(executions) >= len(INVOICES) and all(e["status"] != "RUNNING" for e in executions):
+                return executions
+            time.sleep(0.5)
+        raise TimeoutError("the workflows did not finish in time")
 
 
-def _wait_for_executions(local: LocalProcess, expected: int) -> list[dict[str, object]]:
-    sfn = local.client("stepfunctions")
-    machine = next(m for m in sfn.list_state_machines()["stateMachines"] if m["name"].endswith("-intake"))
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        executions = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
-        finished = [e for e in executions if e["status"] != "RUNNING"]
-        if len(finished) >= expected or time.monotonic() > deadline:
-            return finished
-        time.sleep(0.2)
+def _approval_id(message: dict[str, Any]) -> str | None:
+    for block in message.get("blocks") or []:
+        for element in block.get("elements", []):
+            if element.get("action_id") == "approve":
+                return str(element["value"])
+    return None
+
+
+def _invoice_id(message: dict[str, Any]) -> str | None:
+    text = json.dumps(message.get("blocks") or message.get("text"))
+    return next((invoice_id for invoice_id in INVOICES if invoice_id in text), None)
+
+
+def _print_lineage(local: LocalProcess, business_key: str) -> None:
+    dynamodb = local.client("dynamodb")
+    table = next(name for name in dynamodb.list_tables()["TableNames"] if name.endswith("-lineage"))
+    rows = dynamodb.query(
+        TableName=table,
+        IndexName="by-business-key",
+        KeyConditionExpression="business_key = :key",
+        ExpressionAttributeValues={":key": {"S": business_key}},
+    )["Items"]
+    print(f"\nlineage of {business_key} ({len(rows)} steps, one query on index by-business-key):")
+    for row in rows:
+        values = {name: next(iter(value.values())) for name, value in row.items()}
+        facts = [
+            f"{name}={values[name]}"
+            for name in (
+                "connector",
+                "connector_version",
+                "model_version",
+                "model_variant",
+                "approver",
+                "decision",
+                "outcome",
+            )
+            if name in values
+        ]
+        when, workflow, state = values["recorded_at"][:23], values["workflow"], values["state"]
+        print(f"  {when}  {workflow:<16} {state:<32} {' '.join(facts)}")
+        print(f"  {'':23}  in {values['input_digest'][:23]}…  out {values.get('output_digest', '-')[:23]}…")
 
 
 def main() -> int:
-    print("starting the local mode (moto on 127.0.0.1, handlers in-process) ...")
-    local = LocalProcess.start()
+    print("starting the local mode (moto on 127.0.0.1, handlers and the model in-process) ...")
+    local = LocalProcess.start(
+        platform="infrastructure.demo:DEMO_PLATFORM", env={"AIOS_LOCAL_TIME_SCALE": "0.05"}
+    )
     try:
         print(f"ready: api={local.api} aws={local.aws}\n")
-        secret = local.secrets["standard"]
-        print("sending webhooks to POST /webhooks/standard:")
-        first = invoice_webhook(INVOICES[0])
-        first_headers = sign_standard(secret, first)
-        _send(local, first, first_headers, f"invoice.received {INVOICES[0]}")
-        _send(local, first, first_headers, f"same delivery again ({INVOICES[0]})")
-        for invoice_id in INVOICES[1:]:
-            body = invoice_webhook(invoice_id)
-            _send(local, body, sign_standard(secret, body), f"invoice.received {invoice_id}")
-        _send(local, invoice_webhook("INV-6666"), {"content-type": "application/json"}, "unsigned delivery")
+        local.refuse_payment(REFUSED_PAYMENT)
+        print(f"the payment processor will decline {REFUSED_PAYMENT}")
+        demo = Demo(local)
+        demo.send_invoices()
+        print("answering approval requests in Slack as they arrive:")
+        executions = demo.wait()
 
-        executions = _wait_for_executions(local, expected=len(INVOICES))
-        print(f"\n{len(executions)} intake executions finished:")
-        for execution in executions:
-            print(f"  {execution['name']}  {execution['status']}")
-        if executions:
-            print()
+        keys = {e["executionArn"]: _business_key(demo, e["executionArn"]) for e in executions}
+        outcomes = {keys[arn]: OUTCOMES.get(demo.final_state(arn), "other") for arn in keys}
+        asked = demo.asked
+        counts = Counter(outcomes.values())
+        automated = sum(1 for key, outcome in outcomes.items() if outcome == "paid" and key not in asked)
+        print(
+            f"\nsummary of {len(outcomes)} invoices: automated {automated}, "
+            f"approved {counts['paid'] - automated}, rejected {counts['rejected']}, "
+            f"auto-rejected {counts['rejected (no answer)']}, paid {counts['paid']}, "
+            f"compensated {counts['compensated']}, failed {counts['failed']}"
+        )
+        approved = sorted(key for key in asked if outcomes.get(key) == "paid")
+        if approved:
+            example = approved[0]
+            arn = next(arn for arn, key in keys.items() if key == example)
+            print(f"\nexecution of {example} (escalated to a human, approved in Slack):")
             subprocess.run(  # noqa: S603 - our own CLI
-                [sys.executable, "-m", "infrastructure.cli", "executions", "show",
-                 str(executions[0]["executionArn"]), "--endpoint-url", local.aws],
+                [
+                    sys.executable,
+                    "-m",
+                    "infrastructure.cli",
+                    "executions",
+                    "show",
+                    arn,
+                    "--endpoint-url",
+                    local.aws,
+                ],
                 check=True,
-            )  # fmt: skip
-
-        print("\nlineage rows (table aios-local-lineage, by business key):")
-        dynamodb = local.client("dynamodb")
-        table = next(name for name in dynamodb.list_tables()["TableNames"] if name.endswith("-lineage"))
-        for invoice_id in INVOICES:
-            rows = dynamodb.query(
-                TableName=table,
-                IndexName="by-business-key",
-                KeyConditionExpression="business_key = :key",
-                ExpressionAttributeValues={":key": {"S": f"erp:{invoice_id}"}},
-            )["Items"]
-            for row in rows:
-                print("  " + json.dumps({k: next(iter(v.values())) for k, v in sorted(row.items())}))
-        succeeded = sum(1 for e in executions if e["status"] == "SUCCEEDED")
-        print(f"\nsummary: {succeeded}/{len(INVOICES)} invoices received, recorded and announced")
-        return 0 if succeeded == len(INVOICES) else 1
+            )
+            _print_lineage(local, example)
+        return 0 if counts["failed"] == 0 and len(outcomes) == len(INVOICES) else 1
     finally:
-        status = local.stop()
-        print(f"local mode stopped (exit {status})")
+        print(f"\nlocal mode stopped (exit {local.stop()})")
+
+
+def _business_key(demo: Demo, execution_arn: str) -> str:
+    first = demo.sfn.get_execution_history(executionArn=execution_arn, maxResults=1)["events"][0]
+    return str(json.loads(first["executionStartedEventDetails"]["input"])["detail"]["business_key"])
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from infrastructure.platform.model import (
     FunctionSpec,
     HttpRouteSpec,
     KeyAttribute,
+    Platform,
     TableSpec,
     TriggerSpec,
     WorkflowSpec,
@@ -105,3 +106,24 @@ ACCOUNTS_PAYABLE = WorkflowSpec(
 
 PAYABLES_FUNCTIONS = (INVOICE_POLICY, APPROVAL_REQUEST, SLACK_INTERACTIONS)
 APPROVALS_ROUTE = HttpRouteSpec(method="POST", path="/approvals/slack", function="slack-interactions")
+
+
+def with_approval_ladder(platform: Platform, *, reminder: int, escalation: int, expiry: int) -> Platform:
+    """``platform`` with other approval-ladder delays (seconds): how the demo and the e2e
+    tests run the whole ladder in seconds without touching the ASL."""
+    functions = tuple(
+        function.model_copy(
+            update={
+                "environment": {
+                    **function.environment,
+                    EnvVar.APPROVAL_REMINDER_SECONDS.value: str(reminder),
+                    EnvVar.APPROVAL_ESCALATION_SECONDS.value: str(escalation),
+                    EnvVar.APPROVAL_EXPIRY_SECONDS.value: str(expiry),
+                }
+            }
+        )
+        if function.name == INVOICE_POLICY.name
+        else function
+        for function in platform.functions
+    )
+    return platform.model_copy(update={"functions": functions})

@@ -425,12 +425,12 @@ def test_expire(platform: Platform) -> None:
     assert platform.sfn.calls == []
 
 
-def test_click_after_the_task_timed_out_expires(platform: Platform) -> None:
+def test_click_after_the_task_timed_out_is_held_for_the_next_stage(platform: Platform) -> None:
     request_approval()
     platform.sfn.closed.add(TOKEN)
 
-    assert click("approve", ALICE) == (200, {"status": "expired", "approval_id": APPROVAL_ID})
-    assert platform.approval()["status"] == "expired"
+    assert click("approve", ALICE) == (200, {"status": "approved", "approval_id": APPROVAL_ID})
+    assert platform.approval()["status"] == "approved"
 
 
 def test_step_functions_unavailable_undoes_the_decision(platform: Platform) -> None:

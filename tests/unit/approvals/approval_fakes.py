@@ -152,16 +152,9 @@ class FakeStore:
         if current.decided_by == decided_by and not current.delivered:
             self._put(current, status=Status.PENDING, decided_by=None, decided_at=None, updated_at=now)
 
-    def expire(
-        self, approval_id: str, *, now: str, expected: frozenset[Status], token: str | None = None
-    ) -> Approval:
+    def expire(self, approval_id: str, *, now: str, expected: frozenset[Status]) -> Approval:
         current = self.items.get(approval_id)
-        if (
-            current is None
-            or current.status not in expected
-            or current.delivered
-            or (token is not None and current.token() != token)
-        ):
+        if current is None or current.status not in expected or current.delivered:
             raise self._conflict(approval_id)
         return self._put(current, status=Status.EXPIRED, updated_at=now)
 

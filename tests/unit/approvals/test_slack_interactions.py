@@ -218,15 +218,31 @@ def test_expired_approval_answers_expired(requested: World) -> None:
     assert requested.responder.calls == []
 
 
-def test_task_timed_out_marks_expired(requested: World) -> None:
+def test_click_between_stages_is_held_for_the_next_stage(requested: World) -> None:
+    # Given the request stage's task just timed out (the reminder has not stored its token)
     requested.responder.closed.add(TOKEN)
 
+    # When the approver clicks
     reply = click(requested, click_body("approve", APPROVAL_ID))
 
+    # Then the decision stands, undelivered, for the next stage to deliver
     assert reply.status_code == 200
-    assert reply.body == {"status": "expired", "approval_id": APPROVAL_ID}
-    assert requested.store.items[APPROVAL_ID].status is Status.EXPIRED
-    assert requested.slack.requests[-1].decision == "expired"  # type: ignore[union-attr]
+    assert reply.body == {"status": "approved", "approval_id": APPROVAL_ID}
+    assert requested.store.items[APPROVAL_ID].status is Status.APPROVED
+    assert not requested.store.items[APPROVAL_ID].delivered
+
+
+def test_expiry_returns_a_held_decision_instead_of_expiring(requested: World) -> None:
+    # Given a click held while the last stage timed out
+    requested.responder.closed.add(TOKEN)
+    click(requested, click_body("reject", APPROVAL_ID))
+
+    # When the ladder's expiry step runs
+    result = requested.requests.handle(stage_event("expire", token=None))
+
+    # Then the workflow gets the approver's decision, not an expiry
+    assert result["decision"] == "rejected"
+    assert requested.store.items[APPROVAL_ID].delivered
 
 
 def test_step_functions_unreachable_undoes_the_decision(requested: World) -> None:

@@ -8,10 +8,12 @@ must be one of its approvers (403, nothing changes), and one conditional write d
 sends nothing to Step Functions.
 
 Delivery: ``SendTaskSuccess`` (approve) or ``SendTaskFailure`` ``Approval.Rejected``
-(reject) with the token read from the approvals table. A task that is gone (timed out,
-execution ended) makes the approval expired, unless the workflow meanwhile stored a newer
-token (a reminder stage), which is then used. If Step Functions cannot be reached the
-decision is undone and the click answered 503, so the approver can click again.
+(reject) with the token read from the approvals table. A click can land while the ladder
+moves on (the stage's task just timed out, the next stage has not stored its token yet):
+the decision is then kept, undelivered, and the next stage delivers it to its own task the
+moment it starts (or the expiry step returns it), so the approver's answer is never lost.
+If Step Functions cannot be reached the decision is undone and the click answered 503, so
+the approver can click again.
 Afterwards the message is updated and the decision recorded in lineage; failures of those
 are logged, not answered: the decision is already made.
 """
@@ -29,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aios.approvals.common import SlackPort, approver_ref, count, log_fields, send_decision
 from aios.approvals.errors import InvalidInteraction, NotAnApprover, UnknownApproval
 from aios.approvals.models import (
-    DECIDED,
     DECISION_STATE,
     Approval,
     ClickOutcome,
@@ -194,15 +195,12 @@ class SlackInteractions:
                 if latest.task_token is not None and latest.token() != token:
                     current = latest  # a reminder stage is waiting with a new token
                     continue
-                try:
-                    return self.store.expire(
-                        decided.approval_id, now=utc_now_iso(self.clock()), expected=DECIDED, token=token
-                    ).status
-                except ApprovalConflict as conflict:
-                    if conflict.current is None:
-                        raise UnknownApproval(f"approval {decided.approval_id} vanished") from None
-                    current = conflict.current  # the token changed meanwhile: look again
-                    continue
+                # Between two stages: the next one (or the expiry) delivers the held decision.
+                logger.info(
+                    "decision held for the next approval stage",
+                    extra=log_fields(decided.approval_id, decided.business_key),
+                )
+                return decided.status
             except Exception:
                 # Step Functions unreachable: undo, so the approver's next click decides afresh.
                 self._revert(decided, click)

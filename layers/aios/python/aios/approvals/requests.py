@@ -169,12 +169,12 @@ class ApprovalRequests:
         return StageResult(approval_id=approval.approval_id, status=Status.PENDING), message
 
     def expire(self, event: StageEvent) -> tuple[StageResult, MessageResult | None]:
+        """Close the request, unless a decision arrived while the last stage timed out: that
+        decision is returned (``decision`` approved/rejected) and the workflow follows it."""
         expired = StageResult(approval_id=event.approval_id, status=Status.EXPIRED, decision="expired")
         try:
             approval = self.store.expire(
-                event.approval_id,
-                now=utc_now_iso(self.clock()),
-                expected=frozenset({Status.PENDING, *DECIDED}),
+                event.approval_id, now=utc_now_iso(self.clock()), expected=frozenset({Status.PENDING})
             )
             count("ApprovalsExpired")
         except ApprovalConflict as conflict:
@@ -182,6 +182,16 @@ class ApprovalRequests:
                 logger.warning("expire: no approval", extra=log_fields(event.approval_id, event.business_key))
                 return expired, None
             approval = conflict.current
+            if approval.status in DECIDED and not approval.delivered:
+                self.store.mark_delivered(approval.approval_id, now=utc_now_iso(self.clock()))
+                logger.info(
+                    "expire: a held decision ends the ladder",
+                    extra=log_fields(approval.approval_id, approval.business_key, status=approval.status),
+                )
+                held = StageResult(
+                    approval_id=approval.approval_id, status=approval.status, decision=approval.status.value
+                )
+                return held, None
             if approval.status is not Status.EXPIRED:
                 logger.warning(
                     "expire: decision already delivered",

@@ -70,10 +70,8 @@ class ApprovalStore(Protocol):
     def revert(self, approval_id: str, *, decided_by: str, now: str) -> None:
         """Undo an undelivered decision (Step Functions could not be reached): pending again."""
 
-    def expire(
-        self, approval_id: str, *, now: str, expected: frozenset[Status], token: str | None = None
-    ) -> Approval:
-        """``expected`` (undelivered) -> expired; with ``token``, only while that token is stored."""
+    def expire(self, approval_id: str, *, now: str, expected: frozenset[Status]) -> Approval:
+        """``expected`` (undelivered) -> expired."""
 
 
 # -- item (de)serialisation -------------------------------------------------------------------
@@ -263,18 +261,13 @@ class DynamoApprovalStore:
             values=values,
         )
 
-    def expire(
-        self, approval_id: str, *, now: str, expected: frozenset[Status], token: str | None = None
-    ) -> Approval:
+    def expire(self, approval_id: str, *, now: str, expected: frozenset[Status]) -> Approval:
         values: dict[str, AttributeValueTypeDef] = {
             ":expired": _s(Status.EXPIRED.value),
             ":now": _s(now),
             ":false": {"BOOL": False},
         }
         condition = f"{_status_condition(expected, values)} AND delivered = :false"
-        if token is not None:
-            values[":token"] = _s(token)
-            condition += " AND task_token = :token"
         return self._update(
             approval_id,
             update="SET #status = :expired, updated_at = :now",
