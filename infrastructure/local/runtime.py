@@ -31,8 +31,8 @@ from pathlib import Path
 from moto.server import ThreadedMotoServer
 
 from infrastructure.local import bridges
+from infrastructure.local.bridges import install_sagemaker_bridge
 from infrastructure.local.deploy import Deployment, LocalNames, deploy, function_environment
-from infrastructure.local.sagemaker_bridge import install_sagemaker_bridge
 from infrastructure.local.sandbox import Sandbox
 from infrastructure.platform.model import REPO_ROOT, Platform, WebhookSourceSpec
 

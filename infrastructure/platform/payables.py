@@ -44,6 +44,14 @@ APPROVERS_ENVIRONMENT = {
     EnvVar.ESCALATION_APPROVERS.value: "U0AIOSCFO1",
 }
 
+#: The approvals, lineage, and what the in-process Slack connector needs (idempotency, breaker).
+_SLACK_STEP_TABLES = {
+    "approvals": Access.READ_WRITE,
+    "lineage": Access.WRITE,
+    "idempotency": Access.READ_WRITE,
+    "circuit": Access.READ_WRITE,
+}
+
 INVOICE_POLICY = FunctionSpec(
     name="invoice-policy",
     description="Accounts-payable policy: validate, decide automatic or human, close the books.",
@@ -60,12 +68,7 @@ APPROVAL_REQUEST = FunctionSpec(
     code="approval_request",
     memory_mb=512,
     timeout_seconds=30,
-    tables={
-        "approvals": Access.READ_WRITE,
-        "lineage": Access.WRITE,
-        "idempotency": Access.READ_WRITE,
-        "circuit": Access.READ_WRITE,
-    },
+    tables=_SLACK_STEP_TABLES,
     credentials="slack",
     environment=APPROVERS_ENVIRONMENT,
     # A click between two ladder stages is delivered to the next stage's token at once.
@@ -78,12 +81,7 @@ SLACK_INTERACTIONS = FunctionSpec(
     code="slack_interactions",
     memory_mb=512,
     timeout_seconds=10,
-    tables={
-        "approvals": Access.READ_WRITE,
-        "lineage": Access.WRITE,
-        "idempotency": Access.READ_WRITE,
-        "circuit": Access.READ_WRITE,
-    },
+    tables=_SLACK_STEP_TABLES,
     credentials="slack",
     # Slack signs interactions with the app's signing secret, the one its Events API uses.
     webhook_secrets=("slack",),

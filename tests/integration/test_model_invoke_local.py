@@ -20,8 +20,8 @@ from moto import mock_aws
 from aios.config import EnvVar, settings
 from aios.errors import ModelUnavailable, ValidationFailed
 from functions.model_invoke import handler as model_invoke
-from infrastructure.local import sagemaker_bridge
-from infrastructure.local.sagemaker_bridge import install_sagemaker_bridge, served_model
+from infrastructure.local import bridges as sagemaker_bridge
+from infrastructure.local.bridges import install_sagemaker_bridge, served_model
 
 MODEL_ROOT = Path(__file__).resolve().parents[2] / "models" / "invoice-anomaly"
 ENDPOINT = "aios-dev-invoice-anomaly"
