@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -196,7 +196,9 @@ def ended(local: LocalProcess, execution_arn: str, timeout: float = FINISH_WITHI
     )
     events = history(local, execution_arn)
     last = entered(events)[-1]
-    failed = next((e["executionFailedEventDetails"] for e in events if e["type"] == "ExecutionFailed"), {})
+    failed: dict[str, Any] = next(
+        (e["executionFailedEventDetails"] for e in events if e["type"] == "ExecutionFailed"), {}
+    )
     return Ended(status=described["status"], state=last, error=failed.get("error"), events=events)
 
 
@@ -275,7 +277,7 @@ def thread(local: LocalProcess, message: ApprovalMessage) -> list[dict[str, Any]
 def click(
     local: LocalProcess,
     message: ApprovalMessage,
-    action: str,
+    action: Literal["approve", "reject"],
     user: str = APPROVER,
     *,
     secret: str = SLACK_SECRET,
@@ -284,7 +286,7 @@ def click(
     """A signed Slack ``block_actions`` press of Approve/Reject, posted to ``/approvals/slack``."""
     body = slack_action_body(
         approval_id or message.approval_id,
-        action,  # type: ignore[arg-type]
+        action,
         user,
         message.channel,
         message.ts,
@@ -506,7 +508,11 @@ def test_duplicate_deliveries_pay_once(local: LocalProcess, seeded: dict[str, di
     assert again[1]["event_id"] != first[1]["event_id"]
 
     # Then two executions ran: one paid the invoice, the other found it claimed
-    executions = eventually(lambda: len(found := ap_executions(local, "erp:INV-7701")) == 2 and found)
+    def both() -> list[str] | None:
+        found = ap_executions(local, "erp:INV-7701")
+        return found if len(found) == 2 else None
+
+    executions = eventually(both)
     outcomes = {ended(local, execution_arn).state: execution_arn for execution_arn in executions}
     assert sorted(outcomes) == ["Already handled by another execution", "Invoice paid"]
     assert approvals_item(local, "claim#erp:INV-7701")["execution"] == outcomes["Invoice paid"]

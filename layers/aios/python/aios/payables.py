@@ -204,6 +204,8 @@ def validate(request: Validate, store: FingerprintStore) -> Validated:
     invoice = request.invoice
     if invoice.business_key != request.business_key:
         raise ValidationFailed("invoice business key does not match the workflow's")
+    if invoice.amount <= 0:
+        raise ValidationFailed("invoice amount must be positive")
     if invoice.lines:
         lines_total = sum((line.amount for line in invoice.lines), Decimal(0))
         if abs(lines_total + invoice.tax_amount - invoice.amount) > TOTALS_TOLERANCE:
