@@ -1,7 +1,9 @@
 """Local mode throughput: complete webhook-to-lineage flows per second, against the floor.
 
-Starts ``aios local up`` (free ports), sends 200 signed Standard Webhooks invoices over HTTP
-and waits until 200 lineage rows exist; then, on the same embedded AWS, starts 200
+Starts ``aios local up`` (free ports), sends 200 signed Standard Webhooks deliveries over HTTP
+(``vendor.updated``: the ingest -> bus -> intake -> lineage path alone; an invoice would also
+start accounts payable, whose own steps would compete for the in-process Lambda lock and
+add lineage rows) and waits until their 200 lineage rows exist; then, on the same embedded AWS, starts 200
 executions of a pass-only state machine and waits until all succeeded (the floor: what moto's
 Step Functions alone sustains). Prints both rates and their ratio.
 
@@ -20,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infrastructure.local.harness import LocalProcess, invoice_webhook, sign_standard
+from infrastructure.local.harness import LocalProcess, sign_standard
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - a local test secret
 
@@ -40,8 +42,8 @@ def lineage_count(local: LocalProcess) -> int:
         kwargs: dict[str, Any] = {
             "TableName": "aios-local-lineage",
             "Select": "COUNT",
-            "FilterExpression": "begins_with(business_key, :p)",
-            "ExpressionAttributeValues": {":p": {"S": "bench:"}},
+            "FilterExpression": "workflow = :w",
+            "ExpressionAttributeValues": {":w": {"S": "intake"}},
         }
         if start:
             kwargs["ExclusiveStartKey"] = start
@@ -54,7 +56,13 @@ def lineage_count(local: LocalProcess) -> int:
 
 def flows(local: LocalProcess, count: int, concurrency: int) -> float:
     def send(index: int) -> int:
-        body = invoice_webhook(f"INV-{index:05d}", system="bench")
+        body = json.dumps(
+            {
+                "type": "vendor.updated",
+                "timestamp": "2026-11-27T00:00:00Z",
+                "data": {"vendor_id": f"V-{index:05d}"},
+            }
+        ).encode()
         status, _, _ = local.request("POST", "/webhooks/standard", body, sign_standard(SECRET, body))
         return status
 
