@@ -176,16 +176,13 @@ class PlatformStack(Stack):
                 )
             )
         if spec.send_email:
-            stack = Stack.of(self)
+            identities = self.format_arn(service="ses", resource="identity", resource_name="*")
             grantee.grant_principal.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["ses:SendEmail"],
-                    resources=[f"arn:{stack.partition}:ses:{stack.region}:{stack.account}:identity/*"],
-                )
+                iam.PolicyStatement(actions=["ses:SendEmail"], resources=[identities])
             )
             acknowledge(
                 function,
-                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]",
+                f"AwsSolutions-IAM5[Resource::{_arn_pattern(identities, self)}]",
                 "SES authorizes a send against both the sender and recipient identities; the "
                 "verified sender domains are the operator's, so identities of this account only",
             )
