@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
-from aios.connectors.kit import parse_request
+from aios.connectors.kit import parse_request, register_lambda_context
 from aios.lineage import record_step, split_context
 from aios.observability import logger, metrics, tracer
 
@@ -38,6 +38,7 @@ def step_handler(operations: Operations[RequestT]) -> LambdaHandler:
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        register_lambda_context(context)
         payload, lineage = split_context(event)
         request = parse_request(operations.request, payload)
         result: dict[str, Any] = operations.handle(request).model_dump(mode="json")

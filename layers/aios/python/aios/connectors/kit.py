@@ -16,7 +16,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -46,6 +46,9 @@ from aios.errors import (
     ValidationFailed,
 )
 from aios.observability import logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 T = TypeVar("T")
@@ -104,6 +107,19 @@ def derived_idempotency_key(business_key: str, operation: str) -> str:
     return "aios-" + hashlib.sha256(f"{business_key}#{operation}".encode()).hexdigest()[:48]
 
 
+#: One idempotency configuration for every connector of the process, so the step handler
+#: can bound in-progress records by the invocation's remaining time (``register_lambda_context``).
+IDEMPOTENCY_CONFIG = IdempotencyConfig(
+    expires_after_seconds=IDEMPOTENCY_EXPIRES_SECONDS, raise_on_no_idempotency_key=True
+)
+
+
+def register_lambda_context(context: LambdaContext) -> None:
+    """A side effect still in progress when this invocation times out expires with it, so a
+    retry of the step is not refused as "already in progress" for the whole expiry window."""
+    IDEMPOTENCY_CONFIG.register_lambda_context(context)
+
+
 class Connector:
     """Base of the catalog's connectors. Every dependency is injectable; defaults are made
     on first use from the platform settings (circuit and idempotency tables, secrets)."""
@@ -130,9 +146,7 @@ class Connector:
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._client_secret: ConnectorSecret | None = None
-        self._idempotency_config = IdempotencyConfig(
-            expires_after_seconds=IDEMPOTENCY_EXPIRES_SECONDS, raise_on_no_idempotency_key=True
-        )
+        self._idempotency_config = IDEMPOTENCY_CONFIG
 
     # -- dependencies -------------------------------------------------------------------
     @property
