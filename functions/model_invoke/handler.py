@@ -9,24 +9,26 @@ Result: ``{"scores": [{business_key, score, endpoint, variant, model_version}, .
 and the model version, for lineage. Failures raise ``Model.Unavailable`` (retry),
 ``Validation.Failed`` (do not) or ``Connector.CircuitOpen``; the state machine decides.
 
-Thin: Powertools decorators, one parse, one call into ``aios.scoring``. Lambda loads this file
-as the top-level ``handler`` module, so it imports only ``aios`` and libraries.
+Thin: the shared step handler (``aios.steps``: decorators, parse, lineage) over
+``aios.scoring``. Lambda loads this file as the top-level ``handler`` module, so it imports
+only ``aios`` and libraries.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
-from aios.connectors import parse_request
-from aios.lineage import record_step, split_context
-from aios.observability import logger, metrics, tracer
-from aios.scoring import ModelEndpoint, ScoringRequest, default_endpoint, lineage_fields, score_invoices
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+from aios.scoring import (
+    ModelEndpoint,
+    ScoringRequest,
+    ScoringResult,
+    default_endpoint,
+    lineage_fields,
+    score_invoices,
+)
+from aios.steps import Operations, step_handler
 
 REQUEST: TypeAdapter[ScoringRequest] = TypeAdapter(ScoringRequest)
 
@@ -37,12 +39,8 @@ def endpoint() -> ModelEndpoint:
     return default_endpoint()
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    payload, lineage = split_context(event)
-    request = parse_request(REQUEST, payload)
-    result: dict[str, Any] = score_invoices(request, endpoint()).model_dump(mode="json")
-    record_step(lineage, payload, lineage_fields(result))
-    return result
+def score(request: ScoringRequest) -> ScoringResult:
+    return score_invoices(request, endpoint())
+
+
+handler = step_handler(Operations(REQUEST, score, lineage_view=lineage_fields))

@@ -19,11 +19,19 @@ LambdaHandler = Callable[[dict[str, Any], "LambdaContext"], dict[str, Any]]
 
 
 class Operations(Generic[RequestT]):
-    """A step function's request union and the logic that serves it."""
+    """A step function's request union, the logic that serves it, and (optionally) what of
+    its result lineage keeps beyond the result itself (e.g. the model that answered)."""
 
-    def __init__(self, request: TypeAdapter[RequestT], handle: Callable[[RequestT], BaseModel]) -> None:
+    def __init__(
+        self,
+        request: TypeAdapter[RequestT],
+        handle: Callable[[RequestT], BaseModel],
+        *,
+        lineage_view: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self.request = request
         self.handle = handle
+        self.lineage_view = lineage_view
 
 
 def step_handler(operations: Operations[RequestT]) -> LambdaHandler:
@@ -42,7 +50,7 @@ def step_handler(operations: Operations[RequestT]) -> LambdaHandler:
         payload, lineage = split_context(event)
         request = parse_request(operations.request, payload)
         result: dict[str, Any] = operations.handle(request).model_dump(mode="json")
-        record_step(lineage, payload, result)
+        record_step(lineage, payload, operations.lineage_view(result) if operations.lineage_view else result)
         return result
 
     decorated: LambdaHandler = handler  # Powertools' decorators are typed as returning Any
