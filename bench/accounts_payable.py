@@ -31,6 +31,7 @@ from infrastructure.platform.payables import APPROVERS_ENVIRONMENT
 #: Step Functions Standard list price, us-east-1, per state transition (USD 0.025 per 1,000).
 PRICE_PER_TRANSITION = 0.025 / 1000
 CLEAN, ANOMALOUS = "INV-2001", "INV-2002"
+WORKFLOW = "accounts-payable"
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,6 @@ class ExecutionPath:
     @property
     def transitions(self) -> int:
         return self.states_entered + self.retries
-
-
-def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
-    return list(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
 
 
 def _measure(name: str, events: list[dict[str, Any]]) -> ExecutionPath:
@@ -69,18 +66,9 @@ def _measure(name: str, events: list[dict[str, Any]]) -> ExecutionPath:
 
 
 def _execution_of(local: LocalProcess, business_key: str, deadline: float) -> str:
-    sfn = local.client("stepfunctions")
-    machine = next(
-        m["stateMachineArn"]
-        for m in sfn.list_state_machines()["stateMachines"]
-        if m["name"].endswith("-accounts-payable")
-    )
     while time.monotonic() < deadline:
-        for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
-            history = _history(sfn, execution["executionArn"])
-            started = history[0].get("executionStartedEventDetails", {}) if history else {}
-            if business_key in str(started.get("input", "")):
-                return str(execution["executionArn"])
+        if found := local.executions_for(WORKFLOW, business_key):
+            return found[0]
         time.sleep(0.2)
     raise TimeoutError(f"no execution for {business_key}")
 
@@ -115,9 +103,8 @@ def main() -> int:
         local.request("POST", "/approvals/slack", body, sign_slack(local.secrets["slack"], body))
         for arn in (clean, anomalous):
             _wait_finished(local, arn, deadline)
-        sfn = local.client("stepfunctions")
-        happy = _measure("clean invoice: automatic approval, posted, paid", _history(sfn, clean))
-        human = _measure("anomalous invoice: approved in Slack, posted, paid", _history(sfn, anomalous))
+        happy = _measure("clean invoice: automatic approval, posted, paid", local.history(clean))
+        human = _measure("anomalous invoice: approved in Slack, posted, paid", local.history(anomalous))
     finally:
         local.stop()
 

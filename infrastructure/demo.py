@@ -19,6 +19,7 @@ from typing import Any
 
 from infrastructure.local.harness import (
     LocalProcess,
+    approval_id_of,
     invoice_webhook,
     sign_slack,
     sign_standard,
@@ -37,6 +38,7 @@ UNANSWERED = "INV-2017"  # nobody clicks: reminder, escalation, automatic reject
 APPROVER = APPROVERS_ENVIRONMENT["AIOS_APPROVERS"].split(",")[0]
 CHANNEL = APPROVERS_ENVIRONMENT["AIOS_APPROVAL_CHANNEL"]
 DEADLINE_SECONDS = 100
+WORKFLOW = "accounts-payable"
 
 OUTCOMES = {
     "Invoice paid": "paid",
@@ -51,9 +53,6 @@ OUTCOMES = {
 class Demo:
     def __init__(self, local: LocalProcess) -> None:
         self.local = local
-        self.sfn = local.client("stepfunctions")
-        machines = self.sfn.list_state_machines()["stateMachines"]
-        self.machine = next(m["stateMachineArn"] for m in machines if m["name"].endswith("-accounts-payable"))
         self.answered: set[str] = set()
         #: Invoices whose approval was asked in Slack (read before the message is updated).
         self.asked: set[str] = set()
@@ -71,7 +70,7 @@ class Demo:
         """Click approve (or reject) on every approval request that has not been answered."""
         secret = self.local.secrets["slack"]
         for message in self.local.slack_messages(channel=CHANNEL):
-            approval_id = _approval_id(message)
+            approval_id = approval_id_of(message)
             if approval_id is None or approval_id in self.answered or message.get("thread_ts"):
                 continue
             invoice_id = _invoice_id(message)
@@ -87,11 +86,10 @@ class Demo:
             self.answered.add(approval_id)
 
     def executions(self) -> list[dict[str, Any]]:
-        return list(self.sfn.list_executions(stateMachineArn=self.machine, maxResults=100)["executions"])
+        return self.local.executions(WORKFLOW)
 
     def final_state(self, execution_arn: str) -> str:
-        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        entered = [e for e in events if e["type"].endswith("StateEntered")]
+        entered = [e for e in self.local.history(execution_arn) if e["type"].endswith("StateEntered")]
         return str(entered[-1]["stateEnteredEventDetails"]["name"]) if entered else "?"
 
     def wait(self) -> list[dict[str, Any]]:
@@ -105,31 +103,15 @@ class Demo:
         raise TimeoutError("the workflows did not finish in time")
 
 
-def _approval_id(message: dict[str, Any]) -> str | None:
-    for block in message.get("blocks") or []:
-        for element in block.get("elements", []):
-            if element.get("action_id") == "approve":
-                return str(element["value"])
-    return None
-
-
 def _invoice_id(message: dict[str, Any]) -> str | None:
     text = json.dumps(message.get("blocks") or message.get("text"))
     return next((invoice_id for invoice_id in INVOICES if invoice_id in text), None)
 
 
 def _print_lineage(local: LocalProcess, business_key: str) -> None:
-    dynamodb = local.client("dynamodb")
-    table = next(name for name in dynamodb.list_tables()["TableNames"] if name.endswith("-lineage"))
-    rows = dynamodb.query(
-        TableName=table,
-        IndexName="by-business-key",
-        KeyConditionExpression="business_key = :key",
-        ExpressionAttributeValues={":key": {"S": business_key}},
-    )["Items"]
+    rows = local.lineage(business_key)
     print(f"\nlineage of {business_key} ({len(rows)} steps, one query on index by-business-key):")
-    for row in rows:
-        values = {name: next(iter(value.values())) for name, value in row.items()}
+    for values in rows:
         facts = [
             f"{name}={values[name]}"
             for name in (
@@ -162,7 +144,7 @@ def main() -> int:
         print("answering approval requests in Slack as they arrive:")
         executions = demo.wait()
 
-        keys = {e["executionArn"]: _business_key(demo, e["executionArn"]) for e in executions}
+        keys = {e["executionArn"]: local.business_key_of(e["executionArn"]) for e in executions}
         outcomes = {keys[arn]: OUTCOMES.get(demo.final_state(arn), "other") for arn in keys}
         asked = demo.asked
         counts = Counter(outcomes.values())
@@ -195,11 +177,6 @@ def main() -> int:
         return 0 if counts["failed"] == 0 and len(outcomes) == len(INVOICES) else 1
     finally:
         print(f"\nlocal mode stopped (exit {local.stop()})")
-
-
-def _business_key(demo: Demo, execution_arn: str) -> str:
-    first = demo.sfn.get_execution_history(executionArn=execution_arn, maxResults=1)["events"][0]
-    return str(json.loads(first["executionStartedEventDetails"]["input"])["detail"]["business_key"])
 
 
 if __name__ == "__main__":

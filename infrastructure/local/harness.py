@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode
 
+from infrastructure.local.deploy import LocalNames
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY = re.compile(r"^aios local ready api=(\S+) aws=(\S+)$")
 SECRET_LINE = re.compile(r"^secret source=(\S+) value=(\S+)$")
@@ -42,6 +44,8 @@ class LocalProcess:
     aws: str
     secrets: dict[str, str]
     output: list[str] = field(default_factory=list)
+    #: Execution ARN -> business key; an execution's input never changes.
+    _business_keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def start(
@@ -140,6 +144,48 @@ class LocalProcess:
         result: dict[str, Any] = json.loads(body)
         return result
 
+    # -- inspection through the embedded AWS ----------------------------------------------------
+    def executions(self, workflow: str) -> list[dict[str, Any]]:
+        """Every execution of a workflow of the description (``intake``, ``accounts-payable``)."""
+        arn = LocalNames().state_machine_arn(workflow)
+        pages = self.client("stepfunctions").get_paginator("list_executions").paginate(stateMachineArn=arn)
+        return [execution for page in pages for execution in page["executions"]]
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """The whole execution history, oldest event first."""
+        pages = (
+            self.client("stepfunctions")
+            .get_paginator("get_execution_history")
+            .paginate(executionArn=execution_arn)
+        )
+        return [event for page in pages for event in page["events"]]
+
+    def business_key_of(self, execution_arn: str) -> str:
+        """The business key an execution was started for (its input's ``detail``)."""
+        if execution_arn not in self._business_keys:
+            described = self.client("stepfunctions").describe_execution(executionArn=execution_arn)
+            self._business_keys[execution_arn] = str(json.loads(described["input"])["detail"]["business_key"])
+        return self._business_keys[execution_arn]
+
+    def executions_for(self, workflow: str, business_key: str) -> list[str]:
+        """The ARNs of a workflow's executions started for ``business_key``, oldest first."""
+        found = [
+            (execution["startDate"], execution["executionArn"])
+            for execution in self.executions(workflow)
+            if self.business_key_of(execution["executionArn"]) == business_key
+        ]
+        return [execution_arn for _, execution_arn in sorted(found)]
+
+    def lineage(self, business_key: str) -> list[dict[str, Any]]:
+        """An invoice's lineage: one query on the ``by-business-key`` index, values unwrapped."""
+        items: list[dict[str, Any]] = self.client("dynamodb").query(
+            TableName=LocalNames().table("lineage"),
+            IndexName="by-business-key",
+            KeyConditionExpression="business_key = :key",
+            ExpressionAttributeValues={":key": {"S": business_key}},
+        )["Items"]
+        return [{name: next(iter(value.values())) for name, value in item.items()} for item in items]
+
     # -- the sandbox providers (/_sandbox/, see sandbox.py) ------------------------------------
     def sandbox(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """``method /_sandbox/<path>`` with ``body`` as JSON; the status and the parsed JSON answer."""
@@ -161,13 +207,7 @@ class LocalProcess:
 
     def approval_ids(self) -> list[str]:
         """The ``value`` of every approval button posted on the sandbox Slack (the approval ids)."""
-        return [
-            str(element["value"])
-            for message in self.slack_messages()
-            for block in message.get("blocks") or []
-            for element in block.get("elements") or []
-            if element.get("type") == "button" and element.get("action_id") == "approve"
-        ]
+        return [approval_id for message in self.slack_messages() if (approval_id := approval_id_of(message))]
 
     def payment_intents(self) -> list[dict[str, Any]]:
         intents: list[dict[str, Any]] = self._sandbox_ok("GET", "payments/intents")["data"]
@@ -188,6 +228,15 @@ class LocalProcess:
             return cleared
         replaced: dict[str, Any] = self._sandbox_ok("POST", "faults", dict(faults))
         return replaced
+
+
+def approval_id_of(message: Mapping[str, Any]) -> str | None:
+    """The approval id an approval request's Approve button carries (``None``: no buttons)."""
+    for block in message.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("type") == "button" and element.get("action_id") == "approve":
+                return str(element["value"])
+    return None
 
 
 def sign_slack(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from infrastructure.local.harness import LocalProcess
 
@@ -36,19 +36,3 @@ def start_local(platform: str | None = None) -> Iterator[LocalProcess]:
     finally:
         status = local.stop(timeout=10)
         assert status == 0, "".join(local.output[-40:])
-
-
-def lineage_rows(local: LocalProcess, business_key: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = local.client("dynamodb").query(
-        TableName="aios-local-lineage",
-        IndexName="by-business-key",
-        KeyConditionExpression="business_key = :k",
-        ExpressionAttributeValues={":k": {"S": business_key}},
-    )["Items"]
-    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
-
-
-def executions(local: LocalProcess, workflow: str) -> list[dict[str, Any]]:
-    sfn = local.client("stepfunctions")
-    arn = f"arn:aws:states:us-east-1:123456789012:stateMachine:aios-local-{workflow}"
-    return list(sfn.list_executions(stateMachineArn=arn)["executions"])

@@ -30,7 +30,7 @@ from infrastructure.local.harness import (
     sign_standard,
     slack_action_body,
 )
-from tests.e2e.conftest import ENV, STANDARD_SECRET, eventually, lineage_rows
+from tests.e2e.conftest import ENV, STANDARD_SECRET, eventually
 
 SLACK_SECRET = "e2e-slack-signing-secret-0f3b9c7d21a4"
 WORKFLOW = "accounts-payable"
@@ -122,32 +122,10 @@ def accept(local: LocalProcess, invoice_id: str) -> None:
 
 # -- executions --------------------------------------------------------------------------------
 
-_BUSINESS_KEYS: dict[str, str] = {}
-
-
-def ap_executions(local: LocalProcess, business_key: str) -> list[str]:
-    """The ARNs of the accounts-payable executions started for ``business_key``, oldest first."""
-    sfn = local.client("stepfunctions")
-    arn = f"arn:aws:states:us-east-1:123456789012:stateMachine:aios-local-{WORKFLOW}"
-    found = []
-    for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
-        execution_arn = execution["executionArn"]
-        if execution_arn not in _BUSINESS_KEYS:
-            started = json.loads(sfn.describe_execution(executionArn=execution_arn)["input"])
-            _BUSINESS_KEYS[execution_arn] = started["detail"]["business_key"]
-        if _BUSINESS_KEYS[execution_arn] == business_key:
-            found.append((execution["startDate"], execution_arn))
-    return [execution_arn for _, execution_arn in sorted(found)]
-
 
 def the_execution(local: LocalProcess, business_key: str) -> str:
-    [execution_arn] = eventually(lambda: ap_executions(local, business_key), timeout=20)
+    [execution_arn] = eventually(lambda: local.executions_for(WORKFLOW, business_key), timeout=20)
     return execution_arn
-
-
-def history(local: LocalProcess, execution_arn: str) -> list[dict[str, Any]]:
-    paginator = local.client("stepfunctions").get_paginator("get_execution_history")
-    return [event for page in paginator.paginate(executionArn=execution_arn) for event in page["events"]]
 
 
 def entered(events: list[dict[str, Any]]) -> list[str]:
@@ -194,7 +172,7 @@ def ended(local: LocalProcess, execution_arn: str, timeout: float = FINISH_WITHI
         timeout=timeout,
         interval=0.25,
     )
-    events = history(local, execution_arn)
+    events = local.history(execution_arn)
     last = entered(events)[-1]
     failed: dict[str, Any] = next(
         (e["executionFailedEventDetails"] for e in events if e["type"] == "ExecutionFailed"), {}
@@ -219,7 +197,7 @@ def payments(local: LocalProcess, invoice_id: str) -> list[dict[str, Any]]:
 
 
 def ap_rows(local: LocalProcess, business_key: str) -> list[dict[str, Any]]:
-    return [r for r in lineage_rows(local, business_key) if r.get("workflow") == WORKFLOW]
+    return [r for r in local.lineage(business_key) if r.get("workflow") == WORKFLOW]
 
 
 # -- Slack -------------------------------------------------------------------------------------
@@ -321,7 +299,7 @@ def test_clean_invoice_is_approved_automatically_and_paid(
     assert intent["currency"] == "sek"
     assert intent["metadata"]["business_key"] == "erp:INV-7101"
     # ... and lineage holds one row per step under the business key, with the versions used
-    rows = lineage_rows(local, "erp:INV-7101")
+    rows = local.lineage("erp:INV-7101")
     assert [r["outcome"] for r in rows if r["workflow"] == "intake"] == ["received"]
     steps = {r["state"]: r for r in rows if r["workflow"] == WORKFLOW}
     assert sorted(steps) == sorted(AP_STATES)
@@ -509,7 +487,7 @@ def test_duplicate_deliveries_pay_once(local: LocalProcess, seeded: dict[str, di
 
     # Then two executions ran: one paid the invoice, the other found it claimed
     def both() -> list[str] | None:
-        found = ap_executions(local, "erp:INV-7701")
+        found = local.executions_for(WORKFLOW, "erp:INV-7701")
         return found if len(found) == 2 else None
 
     executions = eventually(both)
@@ -518,7 +496,7 @@ def test_duplicate_deliveries_pay_once(local: LocalProcess, seeded: dict[str, di
     assert approvals_item(local, "claim#erp:INV-7701")["execution"] == outcomes["Invoice paid"]
     assert len(postings(local, "INV-7701")) == 1
     assert len(payments(local, "INV-7701")) == 1
-    intake = [r for r in lineage_rows(local, "erp:INV-7701") if r["workflow"] == "intake"]
+    intake = [r for r in local.lineage("erp:INV-7701") if r["workflow"] == "intake"]
     assert len(intake) == 2
 
 
@@ -549,7 +527,7 @@ def test_forged_or_unauthorised_clicks_change_nothing(
 
     # Then the execution is still waiting and nothing was decided, posted or paid
     assert running(local, execution_arn)
-    assert entered(history(local, execution_arn))[-1] in LADDER
+    assert entered(local.history(execution_arn))[-1] in LADDER
     approval = approvals_item(local, f"approval#{message.approval_id}")
     assert approval["status"] == "pending"
     assert "decided_by" not in approval

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from infrastructure.local.harness import REPO_ROOT, LocalProcess, invoice_webhook, sign_standard
-from tests.e2e.conftest import STANDARD_SECRET, eventually, executions, lineage_rows, start_local
+from tests.e2e.conftest import STANDARD_SECRET, eventually, start_local
 
 CONNECTOR = "documents-connector"
 
@@ -49,17 +49,8 @@ def send_invoice(local: LocalProcess, invoice_id: str) -> str:
 
 def drill_outcome(local: LocalProcess, business_key: str) -> dict[str, Any]:
     return eventually(
-        lambda: next(
-            (r for r in lineage_rows(local, business_key) if r.get("workflow") == "fault-drill"), None
-        )
+        lambda: next((r for r in local.lineage(business_key) if r.get("workflow") == "fault-drill"), None)
     )
-
-
-def history(local: LocalProcess, execution_arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = local.client("stepfunctions").get_execution_history(
-        executionArn=execution_arn
-    )["events"]
-    return events
 
 
 def final_status(local: LocalProcess, execution_arn: str) -> str:
@@ -81,7 +72,7 @@ def test_transient_fault_is_retried_and_succeeds(local: LocalProcess) -> None:
     row = drill_outcome(local, "erp:INV-2001")
     assert row["outcome"] == "stored"
     assert final_status(local, row["pk"]) == "SUCCEEDED"
-    failures = [e for e in history(local, row["pk"]) if e["type"] == "TaskFailed"]
+    failures = [e for e in local.history(row["pk"]) if e["type"] == "TaskFailed"]
     assert [e["taskFailedEventDetails"]["error"] for e in failures] == ["Connector.Unavailable"] * 2
     assert json.loads(failures[0]["taskFailedEventDetails"]["cause"])["errorType"] == "Connector.Unavailable"
 
@@ -101,7 +92,7 @@ def test_throttles_and_timeouts_are_reported_as_lambda_does(
     send_invoice(local, invoice)
     row = drill_outcome(local, f"erp:{invoice}")
     assert row["outcome"] == "stored"
-    failures = [e for e in history(local, row["pk"]) if e["type"] == "TaskFailed"]
+    failures = [e for e in local.history(row["pk"]) if e["type"] == "TaskFailed"]
     assert [e["taskFailedEventDetails"]["error"] for e in failures] == [error]
 
 
@@ -119,7 +110,7 @@ def test_permanent_fault_ends_in_the_catch_path_with_its_cause(local: LocalProce
     assert json.loads(row["cause"])["errorMessage"] == "ERP says no"
     assert final_status(local, row["pk"]) == "FAILED"
     # Not retryable: one attempt only
-    failures = [e for e in history(local, row["pk"]) if e["type"] == "TaskFailed"]
+    failures = [e for e in local.history(row["pk"]) if e["type"] == "TaskFailed"]
     assert len(failures) == 1
 
 
@@ -180,10 +171,10 @@ def test_nothing_accepted_is_lost(local: LocalProcess) -> None:
     dead_keys = {json.loads(m["Body"])["detail"].get("business_key") for m in dead}
     assert ACCEPTED
     for business_key in ACCEPTED:
-        rows = lineage_rows(local, business_key)
+        rows = local.lineage(business_key)
         assert any(r["workflow"] == "intake" and r["outcome"] == "received" for r in rows), business_key
         drill = [r for r in rows if r["workflow"] == "fault-drill"]
         assert business_key in dead_keys or any(
             r["outcome"] == "stored" or (r["outcome"] == "failed" and r["cause"]) for r in drill
         ), business_key
-    assert len(executions(local, "fault-drill")) >= len(ACCEPTED) - len(dead_keys)
+    assert len(local.executions("fault-drill")) >= len(ACCEPTED) - len(dead_keys)

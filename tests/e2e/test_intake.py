@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from infrastructure.local.harness import LocalProcess, invoice_webhook, sign_standard
-from tests.e2e.conftest import STANDARD_SECRET, eventually, executions, lineage_rows, start_local
+from tests.e2e.conftest import STANDARD_SECRET, eventually, start_local
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_signed_invoice_webhook_ends_in_a_succeeded_intake_and_a_lineage_row(loc
     # Then it is accepted, intake succeeds and lineage holds the receipt under its business key
     assert status == 202, reply
     event_id = json.loads(reply)["event_id"]
-    rows = eventually(lambda: lineage_rows(local, "erp:INV-1001"))
+    rows = eventually(lambda: local.lineage("erp:INV-1001"))
     assert rows[0]["event_id"] == event_id
     assert rows[0]["outcome"] == "received"
     assert rows[0]["delivery_id"] == headers["webhook-id"]
@@ -55,7 +55,7 @@ def test_the_same_delivery_again_is_a_duplicate(local: LocalProcess) -> None:
 
 def test_unsigned_webhook_is_rejected_and_starts_nothing(local: LocalProcess) -> None:
     # Given the number of intake executions so far
-    before = len(executions(local, "intake"))
+    before = len(local.executions("intake"))
     body = invoice_webhook("INV-UNSIGNED")
 
     # When a delivery without a signature arrives
@@ -63,9 +63,9 @@ def test_unsigned_webhook_is_rejected_and_starts_nothing(local: LocalProcess) ->
 
     # Then it is refused and no workflow starts for it
     assert status == 401, reply
-    assert lineage_rows(local, "erp:INV-UNSIGNED") == []
+    assert local.lineage("erp:INV-UNSIGNED") == []
     time.sleep(0.5)  # what it would have started has had time to start
-    assert len(executions(local, "intake")) == before
+    assert len(local.executions("intake")) == before
 
 
 def test_unknown_route_answers_like_api_gateway(local: LocalProcess) -> None:
