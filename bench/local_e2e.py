@@ -1,11 +1,19 @@
-"""Local mode throughput: complete webhook-to-lineage flows per second, against the floor.
+"""Local mode throughput and acknowledgement latency, each against a floor measured in the same run.
 
-Starts ``aios local up`` (free ports), sends 200 signed Standard Webhooks deliveries over HTTP
-(``vendor.updated``: the ingest -> bus -> intake -> lineage path alone; an invoice would also
-start accounts payable, whose own steps would compete for the in-process Lambda lock and
-add lineage rows) and waits until their 200 lineage rows exist; then, on the same embedded AWS, starts 200
-executions of a pass-only state machine and waits until all succeeded (the floor: what moto's
-Step Functions alone sustains). Prints both rates and their ratio.
+Starts ``aios local up`` (free ports), warms it up (``--warmup`` unmeasured deliveries, so
+every sender meets a warm execution environment), then sends ``--count`` signed Standard Webhooks deliveries
+over HTTP from ``--concurrency`` senders (``vendor.updated``: the ingest -> bus -> intake ->
+lineage path alone; an invoice would also start accounts payable and add lineage rows of its
+own), timing each acknowledgement (HTTP 202), and waits until their lineage rows exist. Then:
+
+- **flows floor**: on the same embedded AWS, ``--count`` executions of a pass-only state
+  machine, waited until all succeeded (what moto's Step Functions alone sustains);
+- **ack floor**: the same deliveries, from the same number of senders, to a bare HTTP server
+  in this process that verifies the same signature (``aios.webhooks.schemes.verify_standard``)
+  and answers 202 (what an HTTP round trip plus the verification costs here).
+
+Prints complete flows/s against the pass-only floor (issue 11's target: at least 1/3), and
+ack latency p50/p95 against the bare server's (target: p95 at most 5x).
 
     .venv/bin/python bench/local_e2e.py [--count 200] [--concurrency 8]
 """
@@ -14,14 +22,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "layers" / "aios" / "python"))
 
+from aios.webhooks.schemes import standard_key, verify_standard
 from infrastructure.local.harness import LocalProcess, sign_standard
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - a local test secret
@@ -54,34 +69,67 @@ def lineage_count(local: LocalProcess) -> int:
             return count
 
 
-def flows(local: LocalProcess, count: int, concurrency: int) -> float:
-    def send(index: int) -> int:
-        body = json.dumps(
-            {
-                "type": "vendor.updated",
-                "timestamp": "2026-11-27T00:00:00Z",
-                "data": {"vendor_id": f"V-{index:05d}"},
-            }
-        ).encode()
-        status, _, _ = local.request("POST", "/webhooks/standard", body, sign_standard(SECRET, body))
-        return status
+def delivery(index: int) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(
+        {
+            "type": "vendor.updated",
+            "timestamp": "2026-11-27T00:00:00Z",
+            "data": {"vendor_id": f"V-{index:05d}"},
+        }
+    ).encode()
+    return body, sign_standard(SECRET, body)
 
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, float]:
+    """(status, seconds) of one POST."""
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    return status, time.perf_counter() - started
+
+
+def send_all(url: str, count: int, concurrency: int) -> list[tuple[int, float]]:
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(lambda i: post(url, *delivery(i)), range(count)))
+
+
+def warm_up(local: LocalProcess, count: int, concurrency: int) -> float:
+    """Deliveries before the measured ones, so each sender finds a warm execution environment
+    (Lambda's steady state; a cold start is a one-off per environment). Seconds it took."""
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        statuses = list(pool.map(send, range(count)))
+        results = list(
+            pool.map(lambda i: post(local.api + "/webhooks/standard", *delivery(-1 - i)), range(count))
+        )
+    assert all(status == 202 for status, _ in results), results
+    wait_for(lambda: lineage_count(local) >= count, timeout=300)
+    return time.perf_counter() - started
+
+
+def flows(local: LocalProcess, count: int, concurrency: int, offset: int) -> tuple[float, list[float]]:
+    started = time.perf_counter()
+    results = send_all(local.api + "/webhooks/standard", count, concurrency)
+    statuses = [status for status, _ in results]
     assert statuses.count(202) == count, statuses
     accepted = time.perf_counter() - started
-    print(f"accepted (HTTP 202) /s     : {count / accepted:8.1f}  (ingest only, webhook-ingest in-process)")
-    wait_for(lambda: lineage_count(local) >= count, timeout=600)
-    return count / (time.perf_counter() - started)
+    print(f"accepted (HTTP 202) /s     : {count / accepted:8.1f}")
+    wait_for(lambda: lineage_count(local) >= offset + count, timeout=900)
+    return count / (time.perf_counter() - started), [seconds for _, seconds in results]
 
 
 def floor(local: LocalProcess, count: int, concurrency: int) -> float:
+    """Pass-only executions/s. STANDARD, because only Standard executions can be described
+    (on AWS and in the local mode), and the interpreter is the same for both types."""
     sfn = local.client("stepfunctions")
     machine = sfn.create_state_machine(
         name="bench-pass",
         roleArn="arn:aws:iam::123456789012:role/aios-local",
-        type="EXPRESS",
+        type="STANDARD",
         definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
     )["stateMachineArn"]
     started = time.perf_counter()
@@ -100,20 +148,75 @@ def floor(local: LocalProcess, count: int, concurrency: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+class _BareHandler(BaseHTTPRequestHandler):
+    """Verifies a Standard Webhooks signature and answers 202: the ack floor."""
+
+    protocol_version = "HTTP/1.1"
+    keys = (standard_key(SECRET),)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            verify_standard(headers, body, self.keys, time.time())
+            status, reply = 202, b'{"accepted": true}'
+        except Exception:  # the floor only needs to do the same work
+            status, reply = 401, b'{"message": "invalid signature"}'
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def ack_floor(count: int, concurrency: int) -> list[float]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BareHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        results = send_all(
+            f"http://127.0.0.1:{server.server_address[1]}/webhooks/standard", count, concurrency
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert all(status == 202 for status, _ in results), results[:3]
+    return [seconds for _, seconds in results]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="unmeasured deliveries first (default 2x concurrency)"
+    )
     args = parser.parse_args()
+    warmup = 2 * args.concurrency if args.warmup is None else args.warmup
     local = LocalProcess.start(env={"AIOS_LOCAL_SECRET_STANDARD": SECRET, "POWERTOOLS_LOG_LEVEL": "WARNING"})
     try:
-        flow_rate = flows(local, args.count, args.concurrency)
+        if warmup:
+            print(f"warm-up ({warmup} deliveries): {warm_up(local, warmup, args.concurrency):.1f} s")
+        flow_rate, acks = flows(local, args.count, args.concurrency, warmup)
         floor_rate = floor(local, args.count, args.concurrency)
     finally:
         local.stop()
+    bare = ack_floor(args.count, args.concurrency)
     print(f"webhook-to-lineage flows/s : {flow_rate:8.1f}  ({args.count} signed webhooks over HTTP)")
     print(f"pass-only executions/s     : {floor_rate:8.1f}  (floor: moto Step Functions alone)")
-    print(f"ratio flows / floor        : {flow_rate / floor_rate:8.2f}")
+    print(f"ratio flows / floor        : {flow_rate / floor_rate:8.2f}  (target >= 0.33)")
+    ack50, ack95 = percentile(acks, 0.50) * 1000, percentile(acks, 0.95) * 1000
+    bare50, bare95 = percentile(bare, 0.50) * 1000, percentile(bare, 0.95) * 1000
+    print(f"ack latency p50 / p95 ms   : {ack50:8.1f} / {ack95:.1f}  ({args.concurrency} concurrent senders)")
+    print(f"bare server p50 / p95 ms   : {bare50:8.1f} / {bare95:.1f}  (floor: HTTP + signature check)")
+    print(f"ratio ack p95 / floor p95  : {ack95 / bare95:8.1f}  (target <= 5)")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ from typing import Any
 
 import click
 
-READY_LINE = "aios local ready api={api} aws={aws}"
+from infrastructure.ops import register as register_ops
+
+READY_LINE = "aios local ready api={api} aws={aws} iam={iam}"
 
 
 @click.group()
@@ -51,10 +53,22 @@ def local_up(api_port: int, aws_port: int, platform_ref: str | None) -> None:
       AIOS_LOCAL_SECRET_<SOURCE>  signing secret of a source (else generated and printed)
       AIOS_LOCAL_FAULTS           faults to inject, JSON or a JSON file (also POST /_aios/faults)
       AIOS_LOCAL_TIME_SCALE       factor in (0, 1] on Wait states and Retry intervals
+      AIOS_LOCAL_IAM              enforce (default): each function's calls are checked
+                                  against its synthesized role policy; off: not checked
     """
+    from infrastructure.iam.local import iam_mode, policy_files  # noqa: PLC0415
     from infrastructure.local import runtime  # noqa: PLC0415 - moto is slow to import
 
     platform = runtime.load_platform(platform_ref)
+    iam = iam_mode(os.environ)
+    # The policies CDK synthesizes for this platform (cached under .aios/iam/ after the first synth).
+    iam_files = policy_files(platform, platform_ref=platform_ref) if iam == "enforce" else None
+    if iam_files:
+        from infrastructure.iam import local as iam_local  # noqa: PLC0415
+        from infrastructure.iam import states  # noqa: PLC0415 - patches moto's ASL interpreter
+
+        # The state machines' service integrations run in this process: checked against their roles.
+        states.install(iam_local.load_state_machine_policies(iam_files))
     secrets, generated = runtime.source_secrets(platform, os.environ)
     stop = threading.Event()
 
@@ -70,11 +84,12 @@ def local_up(api_port: int, aws_port: int, platform_ref: str | None) -> None:
         secrets=secrets,
         faults=runtime.faults_from_environ(os.environ),
         time_scale=runtime.time_scale_from_environ(os.environ),
+        iam_policy_files=iam_files,
     )
     try:
         for source in generated:
             click.echo(f"secret source={source} value={secrets[source]}")
-        click.echo(READY_LINE.format(api=mode.api_url, aws=mode.aws_url))
+        click.echo(READY_LINE.format(api=mode.api_url, aws=mode.aws_url, iam=iam))
         sys.stdout.flush()
         while not stop.wait(0.5):
             pass
@@ -86,18 +101,18 @@ def local_up(api_port: int, aws_port: int, platform_ref: str | None) -> None:
 # -- executions ---------------------------------------------------------------------------------
 
 
-def _sfn(endpoint_url: str | None) -> Any:
+def _sfn(endpoint_url: str | None, service: str = "stepfunctions") -> Any:
     import boto3  # noqa: PLC0415
 
     if endpoint_url:
         return boto3.client(
-            "stepfunctions",
+            service,  # type: ignore[call-overload]
             endpoint_url=endpoint_url,
             region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
             aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
         )
-    return boto3.client("stepfunctions")
+    return boto3.client(service)  # type: ignore[call-overload]
 
 
 def _state_machines(sfn: Any, workflow: str | None) -> list[dict[str, Any]]:
@@ -109,7 +124,15 @@ def _state_machines(sfn: Any, workflow: str | None) -> list[dict[str, Any]]:
     return machines
 
 
-def _executions(sfn: Any, machine_arn: str) -> list[dict[str, Any]]:
+def _executions(sfn: Any, machine_arn: str, logs: Any) -> list[dict[str, Any]]:
+    if sfn.describe_state_machine(stateMachineArn=machine_arn)["type"] == "EXPRESS":
+        # AWS keeps no Express history (ListExecutions refuses them): the workflow's logs.
+        from infrastructure.local import execution_logs  # noqa: PLC0415 - boto3 only, works on AWS
+
+        group = execution_logs.log_group_of(sfn, machine_arn)
+        if group is None:
+            return []
+        return execution_logs.executions(execution_logs.records(logs, group))
     executions: list[dict[str, Any]] = []
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn):
         executions.extend(page["executions"])
@@ -144,10 +167,10 @@ def executions() -> None:
 @endpoint_option
 def executions_list(workflow: str | None, endpoint_url: str | None) -> None:
     """Executions, newest first."""
-    sfn = _sfn(endpoint_url)
+    sfn, logs = _sfn(endpoint_url), _sfn(endpoint_url, "logs")
     rows: list[tuple[str, dict[str, Any]]] = []
     for machine in _state_machines(sfn, workflow):
-        rows.extend((machine["name"], e) for e in _executions(sfn, machine["stateMachineArn"]))
+        rows.extend((machine["name"], e) for e in _executions(sfn, machine["stateMachineArn"], logs))
     rows.sort(key=lambda row: row[1]["startDate"], reverse=True)
     click.echo(f"{'WORKFLOW':<24} {'STATUS':<10} {'START':<23} {'DURATION':>10}  EXECUTION ARN")
     for name, e in rows:
@@ -223,11 +246,11 @@ def state_rows(events: list[dict[str, Any]]) -> tuple[list[StateRow], tuple[str,
     return rows, failure
 
 
-def _find_execution(sfn: Any, reference: str) -> str:
+def _find_execution(sfn: Any, logs: Any, reference: str) -> str:
     if reference.startswith("arn:"):
         return reference
     for machine in _state_machines(sfn, None):
-        for execution in _executions(sfn, machine["stateMachineArn"]):
+        for execution in _executions(sfn, machine["stateMachineArn"], logs):
             if execution["name"] == reference:
                 return str(execution["executionArn"])
     raise click.ClickException(f"no execution named {reference}")
@@ -243,12 +266,23 @@ def _short(text: str, width: int = 100) -> str:
 @endpoint_option
 def executions_show(execution: str, endpoint_url: str | None) -> None:
     """The state-by-state history of EXECUTION (an ARN or an execution name)."""
-    sfn = _sfn(endpoint_url)
-    arn = _find_execution(sfn, execution)
-    described = sfn.describe_execution(executionArn=arn)
+    from infrastructure.local import execution_logs  # noqa: PLC0415 - boto3 only, works on AWS
+
+    sfn, logs = _sfn(endpoint_url), _sfn(endpoint_url, "logs")
+    arn = _find_execution(sfn, logs, execution)
     events: list[dict[str, Any]] = []
-    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
-        events.extend(page["events"])
+    if execution_logs.is_express(arn):
+        # Express: DescribeExecution/GetExecutionHistory refuse it on AWS; its log records say it all.
+        group = execution_logs.log_group_of(sfn, execution_logs.state_machine_arn_of(arn))
+        found = execution_logs.records(logs, group, arn) if group else []
+        if not found:
+            raise click.ClickException(f"no execution log records of {arn}")
+        (described,) = execution_logs.executions(found)
+        events = execution_logs.history(found)
+    else:
+        described = sfn.describe_execution(executionArn=arn)
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+            events.extend(page["events"])
     rows, failure = state_rows(events)
     click.echo(f"execution  {arn}")
     click.echo(
@@ -269,6 +303,53 @@ def executions_show(execution: str, endpoint_url: str | None) -> None:
     if failure is not None:
         click.echo("")
         click.echo(f"failed     {failure[0]}: {_short(failure[1], 200)}")
+
+
+# -- smoke ----------------------------------------------------------------------------------------
+
+
+@main.command("smoke")
+@click.option("--stage", default=None, help="A deployed stage: its platform stack's outputs say where.")
+@click.option("--api-url", default=None, help="The HTTP API (with --endpoint-url: the local mode).")
+@click.option(
+    "--endpoint-url", default=None, help="The AWS endpoint (aios local up's aws= address); AWS if absent."
+)
+@click.option("--region", default=None, help="AWS region (default: the environment's).")
+@click.option("--secrets-prefix", default="aios", show_default=True)
+@click.option("--timeout", "timeout_seconds", type=float, default=60.0, show_default=True)
+def smoke(  # noqa: PLR0917 - one parameter per option, as click passes them
+    stage: str | None,
+    api_url: str | None,
+    endpoint_url: str | None,
+    region: str | None,
+    secrets_prefix: str,
+    timeout_seconds: float,
+) -> None:
+    """One signed test webhook (pays nothing) through ingest, the bus, intake and lineage;
+    then the dead-letter queue and the connector secrets. Exit 0 when every hop holds."""
+    from infrastructure import smoke as check  # noqa: PLC0415
+
+    if bool(stage) == bool(api_url) or (api_url and not endpoint_url):
+        raise click.UsageError("give --stage, or --api-url with --endpoint-url (the local mode)")
+    clients = check.Clients(endpoint_url=endpoint_url, region=region)
+    try:
+        target = (
+            check.stage_target(stage, clients, secrets_prefix=secrets_prefix)
+            if stage
+            else check.local_target(str(api_url), secrets_prefix=secrets_prefix)
+        )
+    except Exception as error:
+        click.echo(f"FAIL stack outputs: {type(error).__name__}: {error}")
+        sys.exit(1)
+    hops = check.SmokeCheck(target, clients, timeout_seconds=timeout_seconds, echo=click.echo).run()
+    if failing := check.failed(hops):
+        click.echo(f"smoke failed at: {', '.join(failing)}")
+        sys.exit(1)
+    click.echo("smoke passed")
+
+
+# The operator's verbs (lineage, approvals, dlq, report): infrastructure/ops/, one module each.
+register_ops(main)
 
 
 if __name__ == "__main__":

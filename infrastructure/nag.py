@@ -21,6 +21,8 @@ STAR_ONLY_ACTIONS = frozenset(
         "logs:ListLogDeliveries",
         "logs:PutResourcePolicy",
         "logs:UpdateLogDelivery",
+        # SageMaker's image pull: the token action takes "*" only (pull actions stay scoped).
+        "ecr:GetAuthorizationToken",
     }
 )
 

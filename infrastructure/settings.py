@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from aws_cdk import App, RemovalPolicy
 from aws_cdk.aws_logs import RetentionDays
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Stage = Literal["dev", "prod"]
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
@@ -36,11 +36,26 @@ class DeploymentSettings(BaseModel):
     stage: Stage = Field(alias="stage")
     log_retention_days: Annotated[int, Field(ge=1, alias="logRetentionDays")]
     secrets_prefix: Annotated[str, Field(pattern=r"^[a-z0-9-]+$", alias="secretsPrefix")]
-    model_instance_type: Annotated[str, Field(pattern=r"^ml\.", alias="modelInstanceType")]
-    model_instance_count: Annotated[int, Field(ge=1, alias="modelInstanceCount")]
-    model_gpu_count: Annotated[int, Field(ge=1, alias="modelGpuCount")]
+    # Unset (the default): the stage's serving default, chosen from the cost table
+    # (infrastructure/platform/models.py STAGE_SERVING, bench/cost.py).
+    model_instance_type: Annotated[str | None, Field(pattern=r"^ml\.", alias="modelInstanceType")] = None
+    model_instance_count: Annotated[int | None, Field(ge=1, alias="modelInstanceCount")] = None
     api_rate_limit: Annotated[int, Field(ge=1, alias="apiRateLimit")]
     api_burst_limit: Annotated[int, Field(ge=1, alias="apiBurstLimit")]
+    # Function name -> reserved concurrency. Empty by default: a new account's concurrency
+    # quota can be as low as 10, and Lambda refuses any reservation that leaves fewer than
+    # 100 unreserved (README, "Quotas a first deploy needs").
+    reserved_concurrency: Annotated[
+        dict[str, Annotated[int, Field(ge=1)]], Field(alias="reservedConcurrency")
+    ]
+
+    @field_validator("reserved_concurrency", mode="before")
+    @classmethod
+    def _reserved_concurrency_from_cli(cls, value: object) -> object:
+        """``-c reservedConcurrency='{"webhook-ingest": 50}'`` arrives as a JSON string."""
+        if value is None or value == "":
+            return {}
+        return json.loads(value) if isinstance(value, str) else value
 
     @classmethod
     def from_app(cls, app: App) -> DeploymentSettings:
@@ -56,8 +71,15 @@ class DeploymentSettings(BaseModel):
 
     @property
     def removal_policy(self) -> RemovalPolicy:
-        """Production keeps its data when a stack is deleted; dev stacks clean up."""
-        return RemovalPolicy.RETAIN if self.is_production else RemovalPolicy.DESTROY
+        """Production keeps its data when a stack is deleted or a resource replaced; dev
+        stacks clean up.
+
+        ``RETAIN_ON_UPDATE_OR_DELETE`` (``DeletionPolicy: RetainExceptOnCreate``), not
+        ``RETAIN``: when a first deploy fails and rolls back, CloudFormation deletes what it
+        just created instead of leaving fixed-name tables, buckets and secrets behind that
+        the next deploy would collide with (README, "Deploying").
+        """
+        return RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if self.is_production else RemovalPolicy.DESTROY
 
     @property
     def log_retention(self) -> RetentionDays:

@@ -2,13 +2,15 @@
 
 Operations (``{"operation": ..., ...}`` from the accounts-payable workflow):
 
+- ``claim`` ``{business_key, execution}`` -> ``{business_key, claimed, execution}``: the first
+  execution for a business key holds it (``claimed`` is false for any other one)
 - ``validate`` ``{business_key, invoice: Invoice}`` -> ``{business_key, outcome: "valid",
   duplicate_of, features}``; totals that do not add up raise ``Validation.Failed``
 - ``decide`` ``{business_key, invoice, duplicate_of?, score?}`` -> ``{route: "auto"|"human",
   reasons, ladder: {remind_after_seconds, escalate_after_seconds, expire_after_seconds},
   summary}``
-- ``complete`` ``{business_key, outcome, route?, received_at?}`` -> ``{business_key, outcome,
-  route}`` and the outcome's metrics
+- ``complete`` ``{business_key, outcome, route?, received_at?, error?}`` -> ``{business_key,
+  outcome, route, error, error_cause}`` and the outcome's metrics
 
 Lambda loads this file as the top-level ``handler`` module, so it imports only ``aios``.
 """

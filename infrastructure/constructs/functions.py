@@ -136,7 +136,9 @@ class PlatformFunction(Construct):
             layers=[layer],
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
-            reserved_concurrent_executions=spec.reserved_concurrency,
+            # The deployment's choice (cdk.json ``reservedConcurrency``), not the description's
+            # ``reserved_concurrency`` (the local mode's throttle): accounts differ in quota.
+            reserved_concurrent_executions=settings.reserved_concurrency.get(spec.name),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             role=role,

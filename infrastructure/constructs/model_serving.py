@@ -1,77 +1,65 @@
-"""SageMaker serving of the invoice anomaly model: registry group, model, endpoint config,
-blue/green endpoint with alarm-driven rollback, and autoscaling.
+"""SageMaker serving of the invoice anomaly model: artifact and capture buckets, the model
+package version of the built artifact, model, endpoint config, blue/green endpoint with
+alarm-driven rollback, and autoscaling.
 
-The serving image is the SageMaker PyTorch inference image, resolved at synth by the SageMaker
-SDK for every region in ``IMAGE_REGIONS`` into a ``CfnMapping``; the template picks the entry
-of the region it is deployed to, so the stack stays environment-agnostic.
+The serving image is SageMaker's Triton Inference Server container (``sagemaker-tritonserver``
+``IMAGE_VERSION``; NVIDIA's monthly Triton release, maintained by AWS for SageMaker:
+https://docs.aws.amazon.com/sagemaker/latest/dg/triton.html and the image list
+https://github.com/aws/deep-learning-containers/blob/master/available_images.md), resolved at
+synth by the SageMaker SDK for every region it exists in (``image_regions``) into a
+``CfnMapping``. A stack whose region is known at synth fails there if the image is not in it;
+an environment-agnostic stack carries a template ``Rule`` that stops the deploy before any
+resource with the same message.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-from aws_cdk import Aws, CfnMapping, CfnTag, Duration, Fn, Stack
+from aws_cdk import (
+    Aws,
+    CfnMapping,
+    CfnRule,
+    CfnRuleAssertion,
+    CfnTag,
+    Duration,
+    Fn,
+    RemovalPolicy,
+    Stack,
+    Token,
+)
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_s3_deployment as s3_deployment
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field
 
 from infrastructure.constructs.log_groups import encrypted_log_group
 from infrastructure.nag import acknowledge
-from infrastructure.platform.models import MODEL_NAME, model_tarball, serving
+from infrastructure.platform.models import MODEL_NAME, ServingChoice, model_tarball, serving
 from infrastructure.settings import DeploymentSettings
 
-#: The serving image: SageMaker PyTorch inference, the last PyTorch release AWS publishes for it
-#: (models/invoice-anomaly/README.md, "Serving stack decision").
-IMAGE_FRAMEWORK = "pytorch"
-IMAGE_VERSION = "2.6"
-IMAGE_PY_VERSION = "py312"
-IMAGE_REPOSITORY = "pytorch-inference"
-#: Commercial regions with SageMaker hosting; a deployment elsewhere fails at FindInMap.
-IMAGE_REGIONS: tuple[str, ...] = (
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "ca-central-1",
-    "sa-east-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-central-1",
-    "eu-central-2",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-south-2",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-south-1",
-    "ap-south-2",
-    "ap-east-1",
-    "me-south-1",
-    "me-central-1",
-    "af-south-1",
-    "il-central-1",
-)
+#: The serving image: SageMaker Triton, pinned to a release (a test checks it is the newest
+#: the SageMaker SDK knows, so an SDK upgrade flags a stale pin).
+IMAGE_FRAMEWORK = "sagemaker-tritonserver"
+IMAGE_VERSION = "26.05"
+IMAGE_REPOSITORY = "sagemaker-tritonserver"
 VARIANT = "AllTraffic"
-CAPTURE_PREFIX = f"model-capture/{MODEL_NAME}"
+CAPTURE_PREFIX = MODEL_NAME
 #: Instance families with local NVMe storage. AWS encrypts it in hardware and rejects an
 #: endpoint config with ``KmsKeyId`` for them (CreateEndpointConfig API reference).
 _LOCAL_STORAGE_FAMILIES = frozenset(
     {"g4dn", "g5", "g6", "g6e", "gr6", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "trn1", "trn1n"}
 )
-_GPU_FAMILY_PREFIXES = ("g", "p")
 
 
 class ServingOptions(BaseModel):
@@ -80,11 +68,11 @@ class ServingOptions(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     capture_percent: int = Field(default=100, ge=1, le=100, alias="modelCapturePercent")
+    capture_retention_days: int = Field(default=30, ge=1, alias="modelCaptureRetentionDays")
     min_instances: int | None = Field(default=None, ge=1, alias="modelMinInstances")
     max_instances: int | None = Field(default=None, ge=1, alias="modelMaxInstances")
     invocations_per_instance: int = Field(default=600, ge=1, alias="modelInvocationsPerInstance")
     latency_p99_ms: int = Field(default=2_000, ge=1, alias="modelLatencyP99Ms")
-    canary_percent: int = Field(default=10, ge=1, le=50, alias="modelCanaryPercent")
     canary_wait_seconds: int = Field(default=600, ge=0, le=3600, alias="modelCanaryWaitSeconds")
 
     @classmethod
@@ -107,28 +95,49 @@ def has_local_storage(instance_type: str) -> bool:
     return family in _LOCAL_STORAGE_FAMILIES or family.rstrip("n").endswith("d")
 
 
-def gpu_count(instance_type: str, settings: DeploymentSettings) -> int:
-    """GPUs the container should use: the context's count on a GPU instance, else 0."""
-    return settings.model_gpu_count if instance_family(instance_type).startswith(_GPU_FAMILY_PREFIXES) else 0
+def _sdk() -> Any:
+    from sagemaker.core import image_uris as sdk  # type: ignore[import-untyped]  # noqa: PLC0415 - slow, synth only
+
+    return sdk
+
+
+@cache
+def image_regions() -> tuple[str, ...]:
+    """Every region the SageMaker SDK lists the pinned Triton image in."""
+    versions = _sdk().config_for_framework(IMAGE_FRAMEWORK)["versions"]
+    return tuple(sorted(versions[IMAGE_VERSION]["registries"]))
+
+
+@cache
+def newest_image_version() -> str:
+    versions = _sdk().config_for_framework(IMAGE_FRAMEWORK)["versions"]
+    return str(max(versions, key=lambda v: tuple(int(part) for part in v.split("."))))
 
 
 @cache
 def image_uris(instance_type: str) -> dict[str, str]:
-    """Region -> serving image URI (resolved offline by the SageMaker SDK; imported here only,
-    since the import takes seconds)."""
-    from sagemaker.core import image_uris as sdk  # type: ignore[import-untyped]  # noqa: PLC0415 - slow, synth only
-
+    """Region -> serving image URI (``-cpu`` tag on CPU instances), resolved offline."""
     return {
-        region: sdk.retrieve(
+        region: _sdk().retrieve(
             framework=IMAGE_FRAMEWORK,
             region=region,
             version=IMAGE_VERSION,
-            py_version=IMAGE_PY_VERSION,
             instance_type=instance_type,
             image_scope="inference",
         )
-        for region in IMAGE_REGIONS
+        for region in image_regions()
     }
+
+
+class UnsupportedRegionError(ValueError):
+    """The serving image does not exist in the stack's region."""
+
+
+def region_message(region: str) -> str:
+    return (
+        f"the SageMaker Triton image {IMAGE_REPOSITORY}:{IMAGE_VERSION} is not published in "
+        f"{region}; deploy the models stack to one of: {', '.join(image_regions())}"
+    )
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,8 @@ class ServingImage:
 
 def serving_image(scope: Construct, instance_type: str) -> ServingImage:
     stack = Stack.of(scope)
+    if not Token.is_unresolved(stack.region) and stack.region not in image_regions():
+        raise UnsupportedRegionError(region_message(stack.region))
     mapping = CfnMapping(
         scope,
         "ServingImages",
@@ -148,6 +159,17 @@ def serving_image(scope: Construct, instance_type: str) -> ServingImage:
             region: {"uri": uri, "registry": uri.split(".", 1)[0]}
             for region, uri in image_uris(instance_type).items()
         },
+    )
+    # Region-agnostic synth: CloudFormation checks rules before it creates anything.
+    CfnRule(
+        scope,
+        "ServingImageRegion",
+        assertions=[
+            CfnRuleAssertion(
+                assert_=Fn.condition_contains(list(image_regions()), Aws.REGION),
+                assert_description=region_message("this region"),
+            )
+        ],
     )
     registry = mapping.find_in_map(Aws.REGION, "registry")
     return ServingImage(
@@ -158,28 +180,241 @@ def serving_image(scope: Construct, instance_type: str) -> ServingImage:
     )
 
 
-class ModelRegistry(Construct):
-    """The model package group of the model; its tag names the version deployed."""
+class ModelStorage(Construct):
+    """Buckets the platform owns for the model: artifacts (what SageMaker downloads on every
+    scale-out and replacement, and what each model package version points at) and data
+    capture (inference inputs and outputs), each KMS-encrypted, versioned, access-logged.
+
+    Not the CDK bootstrap staging bucket (no lifecycle of ours, shared by every CDK app in
+    the account) and not the documents bucket (CloudTrail records its data events, and the
+    documents and email connectors may read it whole).
+    """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, model_version: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: kms.IKey,
+        settings: DeploymentSettings,
+        options: ServingOptions,
     ) -> None:
         super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        removal = settings.removal_policy
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # log delivery cannot write to SSE-KMS
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+            removal_policy=removal,
+            auto_delete_objects=not settings.is_production,
+        )
+
+        def bucket(part: str, lifecycle: list[s3.LifecycleRule]) -> s3.Bucket:
+            return s3.Bucket(
+                self,
+                part.title().replace("-", ""),
+                bucket_name=settings.bucket_name(part, account=stack.account, region=stack.region),
+                encryption=s3.BucketEncryption.KMS,
+                encryption_key=key,
+                bucket_key_enabled=True,
+                enforce_ssl=True,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                versioned=True,
+                lifecycle_rules=lifecycle,
+                server_access_logs_bucket=self.access_logs,
+                server_access_logs_prefix=f"{part}/",
+                removal_policy=removal,
+                auto_delete_objects=not settings.is_production,
+            )
+
+        # Artifacts stay while a model package version may point at them; replaced objects
+        # (a rebuilt key) go after 90 days.
+        self.artifacts = bucket(
+            "model-artifacts", [s3.LifecycleRule(noncurrent_version_expiration=Duration.days(90))]
+        )
+        self.capture = bucket(
+            "model-capture",
+            [
+                s3.LifecycleRule(
+                    expiration=Duration.days(options.capture_retention_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                )
+            ],
+        )
+        # Captured invoices' features are inference data: no one reads them through this
+        # bucket (the execution role only writes). A reader is added here when drift watching
+        # needs one; until then every read is denied, whatever an identity policy says.
+        self.capture.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyReadingCapturedInferenceData",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[self.capture.arn_for_objects("*")],
+            )
+        )
+        acknowledge(
+            self.access_logs,
+            "AwsSolutions-S1",
+            "this bucket receives the server access logs of the model buckets; logging it would loop",
+        )
+
+
+@dataclass(frozen=True)
+class PublishedArtifact:
+    """The artifact and its metrics in the artifacts bucket (keys under the model version)."""
+
+    bucket: s3.IBucket
+    model_key: str
+    metrics_key: str
+    deployment: s3_deployment.BucketDeployment
+
+    @property
+    def model_url(self) -> str:
+        return f"s3://{self.bucket.bucket_name}/{self.model_key}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"s3://{self.bucket.bucket_name}/{self.metrics_key}"
+
+
+def publish_artifact(
+    scope: Construct, *, bucket: s3.IBucket, model_version: str, choice: ServingChoice
+) -> PublishedArtifact:
+    """Copy ``model.tar.gz`` (GPU or CPU config, after the instance) and ``metrics.json`` to
+    ``<model>/<version>/<kind>/`` in the artifacts bucket, at deploy time. Earlier versions
+    stay (``prune=False``): their model package versions still point at them."""
+    kind: Literal["gpu", "cpu"] = "gpu" if choice.is_gpu else "cpu"
+    staging = Path(tempfile.mkdtemp(prefix="aios-model-publish-"))
+    shutil.copyfile(model_tarball(kind), staging / "model.tar.gz")
+    shutil.copyfile(serving().METRICS_FILE, staging / "metrics.json")
+    prefix = f"{MODEL_NAME}/{model_version}/{kind}/"
+    deployment = s3_deployment.BucketDeployment(
+        scope,
+        "PublishArtifact",
+        sources=[s3_deployment.Source.asset(str(staging))],
+        destination_bucket=bucket,
+        destination_key_prefix=prefix,
+        prune=False,
+        retain_on_delete=True,
+        memory_limit=256,
+    )
+    basic_execution = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    stack = Stack.of(scope)
+    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+    region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+    cdk_assets = f"arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-{account}-{region}/*"
+    for rule_id, reason in {
+        f"AwsSolutions-IAM4[Policy::{basic_execution}]": (
+            "CDK's BucketDeployment handler (copies the model artifact at deploy time); only its own logs"
+        ),
+        "AwsSolutions-IAM5[Action::s3:GetBucket*]": "BucketDeployment: read the CDK asset it copies from",
+        "AwsSolutions-IAM5[Action::s3:GetObject*]": "BucketDeployment: read the CDK asset it copies from",
+        "AwsSolutions-IAM5[Action::s3:List*]": "BucketDeployment: list the asset and the artifacts bucket",
+        "AwsSolutions-IAM5[Action::s3:DeleteObject*]": "BucketDeployment: writes the artifacts bucket only",
+        "AwsSolutions-IAM5[Action::s3:Abort*]": "BucketDeployment: multipart uploads to the artifacts bucket",
+        "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": "BucketDeployment: the platform key of the bucket",
+        "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "BucketDeployment: the platform key of the bucket",
+        "AwsSolutions-L1": "BucketDeployment's handler runtime is chosen by aws-cdk-lib",
+        f"AwsSolutions-IAM5[Resource::{cdk_assets}]": (
+            "BucketDeployment: reads its source asset from the CDK asset bucket"
+        ),
+        f"AwsSolutions-IAM5[Resource::{_nag_arn(bucket.arn_for_objects('*'), Stack.of(scope))}]": (
+            "BucketDeployment: writes artifacts under versioned keys of the artifacts bucket"
+        ),
+    }.items():
+        acknowledge(Stack.of(scope), rule_id, reason)
+    return PublishedArtifact(
+        bucket=bucket,
+        model_key=f"{prefix}model.tar.gz",
+        metrics_key=f"{prefix}metrics.json",
+        deployment=deployment,
+    )
+
+
+class ModelRegistry(Construct):
+    """The model package group, and the built artifact as a version in it: the image and
+    artifact it runs, its held-out metrics (``evaluate.py``: ROC-AUC, precision at the review
+    rate) and the approval status build.py's gate gave it. Versions are retained when a new
+    artifact replaces the resource, so the group keeps every deployed version."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: DeploymentSettings,
+        model_version: str,
+        entry: dict[str, Any],
+        image: ServingImage,
+        artifact: PublishedArtifact,
+        choice: ServingChoice,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        version_tag = [CfnTag(key="aios:model-version", value=model_version)]
         self.group = sagemaker.CfnModelPackageGroup(
             self,
             "Group",
             model_package_group_name=settings.name(MODEL_NAME),
             model_package_group_description=(
-                "aios invoice anomaly scorer (models/invoice-anomaly); the deployed version is "
-                "the aios:model-version tag"
+                "aios invoice anomaly scorer (models/invoice-anomaly); one version per built "
+                "artifact, the endpoint serves the approved one named by the aios:model-version tag"
             ),
-            tags=[CfnTag(key="aios:model-version", value=model_version)],
+            tags=version_tag,
         )
+        metrics: dict[str, Any] = entry["metrics"]
+        content_types = ["application/json", "application/vnd.sagemaker-triton.binary+json"]
+        self.package = sagemaker.CfnModelPackage(
+            self,
+            "Version",
+            model_package_group_name=self.group.attr_model_package_group_arn,
+            model_package_description=f"model_version={model_version}",
+            model_approval_status=str(entry["approval_status"]),
+            customer_metadata_properties={
+                "aios:model-version": model_version,
+                "aios:approval-reason": _metadata_value(str(entry["approval_reason"])),
+                **{f"aios:metric:{name}": str(value) for name, value in metrics.items()},
+            },
+            inference_specification=sagemaker.CfnModelPackage.InferenceSpecificationProperty(
+                containers=[
+                    sagemaker.CfnModelPackage.ModelPackageContainerDefinitionProperty(
+                        image=image.uri,
+                        model_data_url=artifact.model_url,
+                        environment=serving().serving_environment(),
+                    )
+                ],
+                supported_content_types=content_types,
+                supported_response_mime_types=content_types,
+                supported_realtime_inference_instance_types=[choice.instance_type],
+            ),
+            model_metrics=sagemaker.CfnModelPackage.ModelMetricsProperty(
+                model_quality=sagemaker.CfnModelPackage.ModelQualityProperty(
+                    statistics=sagemaker.CfnModelPackage.MetricsSourceProperty(
+                        content_type="application/json", s3_uri=artifact.metrics_url
+                    )
+                )
+            ),
+            tags=version_tag,
+        )
+        self.package.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.package.node.add_dependency(artifact.deployment)
+
+    @property
+    def package_arn(self) -> str:
+        return self.package.attr_model_package_arn
 
 
 class ModelEndpoint(Construct):
-    """Model, endpoint config (data capture, storage key), blue/green endpoint, alarms that
-    roll a deployment back, and target-tracking autoscaling on invocations per instance."""
+    """Model (from the approved package version), endpoint config (data capture, storage
+    key), blue/green endpoint, alarms that roll a deployment back, and target-tracking
+    autoscaling on invocations per instance."""
 
     def __init__(
         self,
@@ -189,16 +424,19 @@ class ModelEndpoint(Construct):
         endpoint_name: str,
         model_version: str,
         key: kms.IKey,
-        capture_bucket: s3.IBucket,
+        storage: ModelStorage,
+        image: ServingImage,
+        artifact: PublishedArtifact,
+        registry: ModelRegistry,
+        choice: ServingChoice,
         settings: DeploymentSettings,
         options: ServingOptions,
     ) -> None:
         super().__init__(scope, construct_id)
         self.endpoint_name = endpoint_name
         self.model_version = model_version
-        instance_type = settings.model_instance_type
-        image = serving_image(self, instance_type)
-        artifact = s3_assets.Asset(self, "ModelData", path=str(model_tarball()))
+        self.choice = choice
+        instance_type = choice.instance_type
         log_group = encrypted_log_group(
             self,
             "Logs",
@@ -207,28 +445,19 @@ class ModelEndpoint(Construct):
             name=f"/aws/sagemaker/Endpoints/{endpoint_name}",
         )
         self.role = self._execution_role(
-            image=image, artifact=artifact, log_group=log_group, key=key, capture_bucket=capture_bucket
+            image=image, artifact=artifact, log_group=log_group, key=key, capture_bucket=storage.capture
         )
         version_tag = [CfnTag(key="aios:model-version", value=model_version)]
-
-        environment = {
-            **serving().serving_environment(gpu_count(instance_type, settings)),
-            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-        }
         self.model = sagemaker.CfnModel(
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
+            # The approved model package version: its image, artifact and environment.
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image.uri,
-                model_data_url=artifact.s3_object_url,
-                environment=environment,
-                mode="SingleModel",
+                model_package_name=registry.package_arn
             ),
-            # No VPC: the container needs no network (torch and numpy are in the image,
-            # code/requirements.txt is empty) and reaches no VPC resource; network isolation
-            # denies it any outbound call. SageMaker itself fetches the artifact and image.
-            # (cdk-nag 3.0.2's SM1-SM3 check notebook instances only: nothing to acknowledge.)
+            # No VPC: the container needs no network and reaches no VPC resource; network
+            # isolation denies it any outbound call. SageMaker itself fetches artifact and image.
             enable_network_isolation=True,
             tags=version_tag,
         )
@@ -242,7 +471,7 @@ class ModelEndpoint(Construct):
                     variant_name=VARIANT,
                     model_name=self.model.attr_model_name,
                     instance_type=instance_type,
-                    initial_instance_count=settings.model_instance_count,
+                    initial_instance_count=choice.instance_count,
                     initial_variant_weight=1.0,
                 )
             ],
@@ -252,7 +481,7 @@ class ModelEndpoint(Construct):
             data_capture_config=sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
                 enable_capture=True,
                 initial_sampling_percentage=options.capture_percent,
-                destination_s3_uri=f"s3://{capture_bucket.bucket_name}/{CAPTURE_PREFIX}",
+                destination_s3_uri=f"s3://{storage.capture.bucket_name}/{CAPTURE_PREFIX}",
                 kms_key_id=key.key_arn,
                 capture_options=[
                     sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
@@ -273,13 +502,7 @@ class ModelEndpoint(Construct):
             endpoint_config_name=self.config.attr_endpoint_config_name,
             deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
                 blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
-                    traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-                        type="CANARY",
-                        canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
-                            type="CAPACITY_PERCENT", value=options.canary_percent
-                        ),
-                        wait_interval_in_seconds=options.canary_wait_seconds,
-                    ),
+                    traffic_routing_configuration=self._traffic(choice, options),
                     termination_wait_in_seconds=300,
                     maximum_execution_timeout_in_seconds=3600,
                 ),
@@ -297,30 +520,58 @@ class ModelEndpoint(Construct):
         self.endpoint.node.add_dependency(self.role)
         for alarm in self.alarms:
             self.endpoint.node.add_dependency(alarm)
-        self._autoscaling(settings, options)
+        self._autoscaling(choice, options)
 
     @property
     def endpoint_arn(self) -> str:
         return self.endpoint.ref
 
+    @staticmethod
+    def _traffic(
+        choice: ServingChoice, options: ServingOptions
+    ) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
+        """Canary (one instance first) where the fleet has two or more; all at once otherwise.
+        Both bake for ``canary_wait_seconds`` and roll back on the alarms."""
+        if choice.traffic == "CANARY":
+            return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                type="CANARY",
+                canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(type="INSTANCE_COUNT", value=1),
+                wait_interval_in_seconds=options.canary_wait_seconds,
+            )
+        return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+            type="ALL_AT_ONCE", wait_interval_in_seconds=options.canary_wait_seconds
+        )
+
     def _execution_role(
         self,
         *,
         image: ServingImage,
-        artifact: s3_assets.Asset,
+        artifact: PublishedArtifact,
         log_group: logs.ILogGroup,
         key: kms.IKey,
         capture_bucket: s3.IBucket,
     ) -> iam.Role:
         """Least privilege: this artifact object, this image repository, this log group,
-        the capture prefix, and the platform key."""
+        the capture prefix, and the platform key.
+
+        ECR: SageMaker pulls the image with the execution role's credentials, which needs
+        ``ecr:GetAuthorizationToken`` (an action that accepts only ``"Resource": "*"``) plus
+        the pull actions on the repository
+        (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html#sagemaker-roles-createmodel-perms,
+        https://docs.aws.amazon.com/AmazonECR/latest/userguide/security_iam_id-based-policy-examples.html).
+        """
         capture_objects = capture_bucket.arn_for_objects(f"{CAPTURE_PREFIX}/*")
         policy = iam.PolicyDocument(
             statements=[
                 iam.PolicyStatement(
                     sid="ModelArtifact",
                     actions=["s3:GetObject"],
-                    resources=[artifact.bucket.arn_for_objects(artifact.s3_object_key)],
+                    resources=[artifact.bucket.arn_for_objects(artifact.model_key)],
+                ),
+                iam.PolicyStatement(
+                    sid="ServingImageAuthorization",
+                    actions=["ecr:GetAuthorizationToken"],
+                    resources=["*"],
                 ),
                 iam.PolicyStatement(
                     sid="ServingImage",
@@ -367,6 +618,12 @@ class ModelEndpoint(Construct):
             f"AwsSolutions-IAM5[Resource::{_nag_arn(capture_objects, stack)}]",
             "data capture writes objects with generated names under the model's capture prefix only",
         )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken alone, which AWS accepts only on '*'; the image pull "
+            "actions are on the serving image's repository",
+        )
         return role
 
     def _rollback_alarms(self, options: ServingOptions) -> list[cloudwatch.Alarm]:
@@ -410,12 +667,12 @@ class ModelEndpoint(Construct):
         )
         return [errors, latency]
 
-    def _autoscaling(self, settings: DeploymentSettings, options: ServingOptions) -> None:
+    def _autoscaling(self, choice: ServingChoice, options: ServingOptions) -> None:
         """Target tracking on invocations per instance; Application Auto Scaling uses its
         service-linked role for SageMaker (no RoleARN)."""
         from aws_cdk import aws_applicationautoscaling as autoscaling  # noqa: PLC0415
 
-        minimum = options.min_instances or settings.model_instance_count
+        minimum = max(options.min_instances or choice.instance_count, choice.instance_count)
         maximum = max(options.max_instances or 4 * minimum, minimum)
         target = autoscaling.CfnScalableTarget(
             self,
@@ -445,10 +702,25 @@ class ModelEndpoint(Construct):
         self.scalable_target, self.scaling_policy = target, policy
 
 
+def _metadata_value(text: str) -> str:
+    """A model package metadata value: letters, digits, spaces and ``_.:/=+-@``, 256 at most
+    (the ``CustomerMetadataProperties`` pattern)."""
+    text = text.replace(">=", "at least").replace("<", "below").replace(">", "above")
+    return "".join(c if c.isalnum() or c in " _.:/=+-@" else " " for c in text)[:256]
+
+
 def _nag_arn(arn: str, stack: Stack) -> str:
     """An ARN as cdk-nag spells it in finding ids (``<AWS::Region>`` for pseudo parameters)."""
     resolved: Any = stack.resolve(arn)
     if isinstance(resolved, str):
         return resolved
     parts = resolved["Fn::Join"][1]
-    return "".join(part if isinstance(part, str) else f"<{part['Ref']}>" for part in parts)
+
+    def spelled(part: Any) -> str:
+        if isinstance(part, str):
+            return part
+        if "Fn::GetAtt" in part:
+            return "<{}.{}>".format(*part["Fn::GetAtt"])
+        return f"<{part['Ref']}>"
+
+    return "".join(spelled(part) for part in parts)

@@ -11,7 +11,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from aios.secrets import connector_secret_name, webhook_secret_name
+from aios.fingerprints import fingerprint_key_secret_name
+from aios.secrets import PLACEHOLDER_BASE_URL, connector_secret_name, webhook_secret_name
 from infrastructure.nag import acknowledge
 from infrastructure.platform.model import Platform
 from infrastructure.settings import DeploymentSettings
@@ -53,19 +54,34 @@ class PlatformSecrets(Construct):
                 f"connector-{connector}",
                 name=connector_secret_name(connector, settings.secrets_prefix),
                 description=f"aios: credentials and settings of the {connector} connector",
-                template={"base_url": "https://replace-me.invalid"},
+                template={"base_url": PLACEHOLDER_BASE_URL},
                 generated_key="api_key",
                 settings=settings,
             )
             for connector in connectors
         }
+        # HMAC key of bank-account references (aios.fingerprints): generated here, never
+        # issued by a provider; only the functions that reference accounts may read it.
+        self.fingerprint_key: secretsmanager.Secret | None = (
+            self._secret(
+                "fingerprint-key",
+                name=fingerprint_key_secret_name(settings.secrets_prefix),
+                description="aios: HMAC key of bank-account references and fingerprints",
+                template={},
+                generated_key="current",
+                settings=settings,
+            )
+            if any(f.fingerprint_key for f in platform.functions)
+            else None
+        )
         acknowledge(
             self,
             "AwsSolutions-SMG4",
             "Webhook signing secrets and connector API credentials are issued by the providers "
             "(Stripe, GitHub, Slack, the ERP, the payment processor), so Secrets Manager cannot "
             "rotate them; rotation is provider-driven, and ingest accepts both 'current' and "
-            "'previous' signing secrets while a provider switches over",
+            "'previous' signing secrets while a provider switches over; rotating the fingerprint "
+            "key would re-key every bank-account reference, so it is rotated by hand (README)",
         )
 
     def _secret(

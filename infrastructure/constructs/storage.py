@@ -14,6 +14,12 @@ from infrastructure.settings import DeploymentSettings
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 
 
+def auto_delete_resource(bucket: s3.IBucket) -> Construct | None:
+    """The custom resource that empties ``bucket`` on stack deletion (dev only), if any."""
+    child = bucket.node.try_find_child("AutoDeleteObjectsCustomResource")
+    return child if isinstance(child, Construct) else None
+
+
 def _attribute(key: KeyAttribute) -> dynamodb.Attribute:
     return dynamodb.Attribute(name=key.name, type=_ATTRIBUTE_TYPES[key.type])
 
@@ -65,6 +71,10 @@ class Buckets(Construct):
 
     Server access logs cannot be delivered to an SSE-KMS bucket, so the access-log bucket
     alone uses S3-managed keys; it holds request metadata, never documents.
+
+    Every bucket is versioned, and CloudFormation cannot delete a bucket that still holds
+    objects or versions: in dev, CDK's auto-delete custom resource empties each bucket
+    (every version) before ``cdk destroy`` deletes it; production buckets are retained.
     """
 
     def __init__(
@@ -87,7 +97,7 @@ class Buckets(Construct):
             versioned=True,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
             removal_policy=settings.removal_policy,
-            auto_delete_objects=False,
+            auto_delete_objects=not settings.is_production,
         )
         self.by_id: dict[str, s3.Bucket] = {
             spec.id: self._encrypted_bucket(spec.id, key=key, settings=settings) for spec in platform.buckets
@@ -110,4 +120,5 @@ class Buckets(Construct):
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix=f"{bucket_id}/",
             removal_policy=settings.removal_policy,
+            auto_delete_objects=not settings.is_production,
         )

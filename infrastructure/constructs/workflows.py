@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import jsii
 from aws_cdk import (
@@ -57,11 +58,16 @@ def event_pattern(pattern: dict[str, object]) -> events.EventPattern:
 class _AslPolicy:
     """Fails synth when the workflow's ASL breaks ``infrastructure/asl_policy.py``."""
 
-    def __init__(self, spec: WorkflowSpec) -> None:
+    def __init__(self, spec: WorkflowSpec, function_timeouts: Mapping[str, int]) -> None:
         self._spec = spec
+        self._function_timeouts = function_timeouts
 
     def validate(self) -> list[str]:
-        return [f"{self._spec.asl}: {v}" for v in violations(json.loads(self._spec.read_definition()))]
+        definition = json.loads(self._spec.read_definition())
+        return [
+            f"{self._spec.asl}: {v}"
+            for v in violations(definition, function_timeouts=self._function_timeouts)
+        ]
 
 
 class Workflow(Construct):
@@ -81,7 +87,10 @@ class Workflow(Construct):
         substitutions: dict[str, str],
         key: kms.IKey,
         settings: DeploymentSettings,
+        function_timeouts: Mapping[str, int] | None = None,
     ) -> None:
+        """``function_timeouts``: each Lambda Task's function (as the ASL names it) and its own
+        timeout, from the description (``asl_policy.function_timeouts``), for the policy check."""
         super().__init__(scope, construct_id)
         self.spec = spec
         log_group = encrypted_log_group(
@@ -104,7 +113,7 @@ class Workflow(Construct):
             tracing_enabled=True,
         )
         acknowledge_grant_wildcards(self, what=f"workflow {spec.name}")
-        self.node.add_validation(_AslPolicy(spec))
+        self.node.add_validation(_AslPolicy(spec, function_timeouts or {}))
 
     def start_on(
         self, *, bus: events.IEventBus, dead_letter_queue: sqs.IQueue, settings: DeploymentSettings

@@ -13,11 +13,13 @@ from __future__ import annotations
 import io
 import json
 import re
+import secrets as secrets_module
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aios.fingerprints import fingerprint_key_secret_name
 from aios.secrets import WebhookSecret, connector_secret_name, webhook_secret_name
 from infrastructure.platform.model import (
     FunctionSpec,
@@ -75,6 +77,13 @@ class LocalNames:
     def state_machine_arn(self, workflow: str) -> str:
         return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{self.state_machine(workflow)}"
 
+    def workflow_log_group(self, workflow: str) -> str:
+        """Where the workflow's execution events go (CDK: ``Workflow``'s vended-logs group)."""
+        return f"/aws/vendedlogs/states/{self.state_machine(workflow)}"
+
+    def workflow_log_group_arn(self, workflow: str) -> str:
+        return f"arn:aws:logs:{self.region}:{self.account}:log-group:{self.workflow_log_group(workflow)}:*"
+
     def rule(self, workflow: str) -> str:
         return self.name(f"{workflow}-trigger")
 
@@ -82,12 +91,16 @@ class LocalNames:
     def dead_letter_queue(self) -> str:
         return self.name("dead-letters")
 
+    def queue_url(self, queue: str) -> str:
+        """The SQS queue URL as AWS spells it; moto finds the queue by its last segment."""
+        return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{queue}"
+
     @property
     def role_arn(self) -> str:
         return f"arn:aws:iam::{self.account}:role/aios-local"
 
 
-def resolve_attribute(reference: ResourceAttribute, names: LocalNames) -> str:
+def resolve_attribute(reference: ResourceAttribute, names: LocalNames) -> str:  # noqa: PLR0911 - a kind each
     """The local value of a description reference (CDK's is ``PlatformStack.resolve_attribute``)."""
     if reference.kind == "table":
         return names.table(reference.id) if reference.attribute == "name" else names.table_arn(reference.id)
@@ -99,6 +112,8 @@ def resolve_attribute(reference: ResourceAttribute, names: LocalNames) -> str:
         return names.function_arn(reference.id)
     if reference.kind == "model":
         return artifact_version() if reference.attribute == "version" else names.name(reference.id)
+    if reference.kind == "queue":
+        return names.queue_url(names.dead_letter_queue)
     if reference.kind == "literal":
         return reference.id
     raise ValueError(f"cannot resolve {reference}")
@@ -289,6 +304,14 @@ def deploy(
         deployment.secrets[source.name] = value
 
     _create_connector_secrets(aws, platform, names, connector_secrets or {}, deployment)
+    if any(spec.fingerprint_key for spec in platform.functions):
+        # As the deploy does (constructs/secrets.py): a generated key, readable by the
+        # functions that reference bank accounts (aios.fingerprints).
+        secretsmanager.create_secret(
+            Name=fingerprint_key_secret_name(names.secrets_prefix),
+            Description="aios: HMAC key of bank-account references (local)",
+            SecretString=json.dumps({"current": secrets_module.token_urlsafe(36)}),
+        )
 
     code = _dummy_zip()
     for spec in platform.functions:
@@ -306,12 +329,23 @@ def deploy(
             DeadLetterConfig={"TargetArn": dlq_arn},
         )
 
+    logs = aws("logs")
     for workflow in platform.workflows:
+        # As CDK's Workflow: level ALL, without execution data, to its own log group. The
+        # stepfunctions bridge writes the events; for Express it is the only way to see them.
+        logs.create_log_group(logGroupName=names.workflow_log_group(workflow.name))
         sfn.create_state_machine(
             name=names.state_machine(workflow.name),
             definition=definition(platform, workflow, names),
             roleArn=names.role_arn,
             type=workflow.type,
+            loggingConfiguration={
+                "level": "ALL",
+                "includeExecutionData": False,
+                "destinations": [
+                    {"cloudWatchLogsLogGroup": {"logGroupArn": names.workflow_log_group_arn(workflow.name)}}
+                ],
+            },
         )
         if workflow.trigger is None:
             continue

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode
 
+from infrastructure.local import execution_logs
 from infrastructure.local.deploy import LocalNames
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-READY = re.compile(r"^aios local ready api=(\S+) aws=(\S+)$")
+READY = re.compile(r"^aios local ready api=(\S+) aws=(\S+)(?: iam=(\S+))?$")
 SECRET_LINE = re.compile(r"^secret source=(\S+) value=(\S+)$")
 
 
@@ -53,7 +54,8 @@ class LocalProcess:
         *,
         env: Mapping[str, str] | None = None,
         platform: str | None = None,
-        timeout: float = 60.0,
+        # A cold .aios/iam cache synthesizes the platform first (30-75 s on a shared 2-core box).
+        timeout: float = 180.0,
     ) -> LocalProcess:
         command = [
             sys.executable,
@@ -144,21 +146,45 @@ class LocalProcess:
         result: dict[str, Any] = json.loads(body)
         return result
 
-    # -- inspection through the embedded AWS ----------------------------------------------------
+    # -- inspection through the embedded AWS, by the calls that work on AWS ----------------------
+    # Standard executions through the Step Functions API; Express ones (which that API
+    # refuses, here as on AWS) through the workflow's CloudWatch Logs (``execution_logs``).
+    def _log_group(self, state_machine_arn: str) -> str:
+        group = execution_logs.log_group_of(self.client("stepfunctions"), state_machine_arn)
+        assert group is not None, f"{state_machine_arn} writes no execution logs"
+        return group
+
     def executions(self, workflow: str) -> list[dict[str, Any]]:
-        """Every execution of a workflow of the description (``intake``, ``accounts-payable``)."""
+        """Every execution of a workflow (``intake``, ``accounts-payable``), newest first."""
         arn = LocalNames().state_machine_arn(workflow)
-        pages = self.client("stepfunctions").get_paginator("list_executions").paginate(stateMachineArn=arn)
+        sfn = self.client("stepfunctions")
+        if sfn.describe_state_machine(stateMachineArn=arn)["type"] == "EXPRESS":
+            return execution_logs.executions(
+                execution_logs.records(self.client("logs"), self._log_group(arn))
+            )
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
         return [execution for page in pages for execution in page["executions"]]
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         """The whole execution history, oldest event first."""
+        if execution_logs.is_express(execution_arn):
+            group = self._log_group(execution_logs.state_machine_arn_of(execution_arn))
+            return execution_logs.history(execution_logs.records(self.client("logs"), group, execution_arn))
         pages = (
             self.client("stepfunctions")
             .get_paginator("get_execution_history")
             .paginate(executionArn=execution_arn)
         )
         return [event for page in pages for event in page["events"]]
+
+    def status(self, execution_arn: str) -> str:
+        """``RUNNING``, ``SUCCEEDED``...: DescribeExecution, or an Express execution's last log record."""
+        if execution_logs.is_express(execution_arn):
+            events = self.history(execution_arn)
+            last = events[-1]["type"] if events else ""
+            return execution_logs.TERMINAL.get(last, "RUNNING")
+        status: str = self.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
+        return status
 
     def business_key_of(self, execution_arn: str) -> str:
         """The business key an execution was started for (its input's ``detail``)."""

@@ -7,9 +7,16 @@ Settings (environment variables, all optional):
 - ``AIOS_LOCAL_SECRET_<SOURCE>``: the signing secret of a webhook source (``STANDARD``,
   ``STRIPE``...); unset: one is generated and printed once.
 - ``AIOS_LOCAL_FAULTS``: faults to inject into functions (JSON, or a path to a JSON file);
-  see ``infrastructure.local.bridges.Fault``. Changeable at run time on ``/_aios/faults``.
+  see ``infrastructure.local.faults.Fault``. Changeable at run time on ``/_aios/faults``.
 - ``AIOS_LOCAL_TIME_SCALE``: factor in (0, 1] on Wait states, Retry intervals and event
   delivery retry delays (default 1).
+- ``AIOS_LOCAL_LAMBDA_CONCURRENCY``: most workers of a function without reserved
+  concurrency (default ``lambda_runtime.DEFAULT_CONCURRENCY``).
+- ``AIOS_LOCAL_LAMBDA_PREWARM=1``: one worker per function started in the background at
+  start-up (the e2e tier sets it: short approval stages should not wait for cold starts).
+
+This process hosts moto, the bridges and the HTTP API; each function runs in worker
+processes of its own (``lambda_runtime``), which reach moto over HTTP.
 """
 
 from __future__ import annotations
@@ -31,9 +38,18 @@ from pathlib import Path
 from moto.server import ThreadedMotoServer
 
 from infrastructure.local import bridges
-from infrastructure.local.bridges import install_sagemaker_bridge
 from infrastructure.local.deploy import Deployment, LocalNames, deploy, function_environment
+from infrastructure.local.faults import FAULTS_ENV, Faults
+from infrastructure.local.http_api import HttpApiServer
+from infrastructure.local.lambda_runtime import (
+    PREWARM_ENV,
+    LambdaRuntime,
+    LocalFunction,
+    concurrency_from_environ,
+)
+from infrastructure.local.sagemaker import install_sagemaker_bridge, register_on_server
 from infrastructure.local.sandbox import Sandbox
+from infrastructure.local.timescale import TIME_SCALE_ENV, TimeScale
 from infrastructure.platform.model import REPO_ROOT, Platform, WebhookSourceSpec
 
 SECRET_ENV_PREFIX = "AIOS_LOCAL_SECRET_"  # noqa: S105 - a variable name prefix
@@ -98,7 +114,7 @@ class LocalMode:
     """A running local platform: moto server, bridges, deployment and HTTP API."""
 
     moto: ThreadedMotoServer
-    api: bridges.HttpApiServer
+    api: HttpApiServer
     deployment: Deployment
     aws_url: str
     api_url: str
@@ -119,25 +135,27 @@ def start(
     api_port: int = 8787,
     aws_port: int = 4566,
     secrets: Mapping[str, str],
-    faults: bridges.Faults,
+    faults: Faults,
     time_scale: float = 1.0,
+    iam_policy_files: Mapping[str, Path] | None = None,
 ) -> LocalMode:
-    """Start everything in this process and deploy ``platform``; ``port=0`` picks a free port."""
+    """Start everything in this process and deploy ``platform``; ``port=0`` picks a free port.
+
+    ``iam_policy_files`` maps a function's name to the IAM policy its workers enforce
+    (``AIOS_LOCAL_IAM_POLICY_FILE``, read by ``infrastructure.iam.enforce``)."""
     _repo_importable()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     server = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     server.start()
     port = server.get_host_and_port()[1]
     aws_url = f"http://{HOST}:{port}"
-    # The ASL interpreter calls Lambda (and other services) at localhost:$MOTO_PORT; the
-    # handlers and the bridges reach the same server through AWS_ENDPOINT_URL.
+    # The ASL interpreter calls Lambda (and other services) at localhost:$MOTO_PORT, with
+    # whatever credentials this process has. Set once, before any thread starts; the
+    # functions get their own environment (``lambda_runtime.worker_environment``).
     os.environ["MOTO_PORT"] = str(port)
-    os.environ["AWS_ENDPOINT_URL"] = aws_url
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ["AWS_DEFAULT_REGION"] = LocalNames().region
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "aios")
     config = json.dumps(
         {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     ).encode("utf-8")
@@ -148,26 +166,29 @@ def start(
         pass
 
     names = LocalNames()
-    runtime = bridges.LocalLambda(
+    policies = iam_policy_files or {}
+    runtime = LambdaRuntime(
         {
-            spec.name: bridges.LocalFunction(
+            spec.name: LocalFunction(
                 spec=spec,
                 physical_name=names.function(spec.name),
                 arn=names.function_arn(spec.name),
                 environment=function_environment(platform, spec, names),
+                iam_policy_file=policies.get(spec.name),
             )
             for spec in platform.functions
         },
         faults,
+        aws_endpoint=aws_url,
+        region=names.region,
+        default_concurrency=concurrency_from_environ(os.environ),
     )
     bridges.install(runtime, aws_endpoint=aws_url, time_scale=time_scale)
     if any(spec.model for spec in platform.functions):
         install_sagemaker_bridge()
     # The API server binds first: the connectors' secrets point at its /_sandbox/ providers.
     sandbox = Sandbox()
-    api = bridges.HttpApiServer(
-        (HOST, api_port), routes=list(platform.routes), runtime=runtime, sandbox=sandbox
-    )
+    api = HttpApiServer((HOST, api_port), routes=list(platform.routes), runtime=runtime, sandbox=sandbox)
     api_url = f"http://{HOST}:{api.server_address[1]}"
     connectors = [spec.credentials for spec in platform.functions if spec.credentials]
     try:
@@ -178,9 +199,15 @@ def start(
             names=names,
             connector_secrets=sandbox.credentials(api_url, connectors),
         )
+        for spec in platform.functions:
+            if spec.model:  # the local model registry, as the models stack registers it
+                register_on_server(aws_url, region=names.region, group_name=names.name(spec.model))
     except BaseException:
         api.server_close()
+        bridges.uninstall()
         raise
+    if os.environ.get(PREWARM_ENV) == "1":
+        runtime.prewarm()
     api_thread = threading.Thread(target=api.serve_forever, name="aios-local-api", daemon=True)
     api_thread.start()
     return LocalMode(
@@ -194,12 +221,12 @@ def start(
     )
 
 
-def faults_from_environ(environ: Mapping[str, str]) -> bridges.Faults:
-    return bridges.Faults.parse(environ.get(bridges.FAULTS_ENV))
+def faults_from_environ(environ: Mapping[str, str]) -> Faults:
+    return Faults.parse(environ.get(FAULTS_ENV))
 
 
 def time_scale_from_environ(environ: Mapping[str, str]) -> float:
-    return bridges.TimeScale.parse(environ.get(bridges.TIME_SCALE_ENV))
+    return TimeScale.parse(environ.get(TIME_SCALE_ENV))
 
 
 __all__ = [

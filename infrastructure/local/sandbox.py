@@ -12,7 +12,8 @@ Provider APIs (what the connectors call; auth required as the real API does):
   (``Idempotency-Key`` honoured: the same key answers the same posting or reversal).
   Errors are ``{"code": ..., "message": ...}``.
 - Payments ``/_sandbox/payments``: Stripe's ``/v1/payment_intents`` (form-encoded create with
-  ``Idempotency-Key``, get, cancel), Stripe's objects and ``{"error": {...}}`` bodies.
+  ``Idempotency-Key``, get, cancel, and search by ``metadata['business_key']:'...'``),
+  Stripe's objects and ``{"error": {...}}`` bodies.
 - Slack ``/_sandbox/slack``: ``chat.postMessage``, ``chat.update`` and ``auth.test``;
   HTTP 200 with ``{"ok": false, "error": ...}`` as Slack does.
 
@@ -22,7 +23,9 @@ Admin endpoints (no auth), for tests and the demo:
   ``GET /_sandbox/erp/postings``
 - ``GET /_sandbox/payments/intents``, ``GET|POST|DELETE /_sandbox/payments/refuse``
 - ``GET /_sandbox/slack/messages`` (``?channel=``)
-- ``GET|POST|DELETE /_sandbox/faults`` (``{"erp": {"status": 503, "times": 2}}``)
+- ``GET|POST|DELETE /_sandbox/faults`` (``{"erp": {"status": 503, "times": 2}}``; with
+  ``"after_commit": true`` the provider does the work first and then answers the fault, as a
+  timeout after acceptance or a 5xx after commit does)
 - ``POST /_sandbox/reset``: every provider back to its seeded state (faults cleared)
 
 Everything is in memory and guarded by one lock per sandbox.
@@ -50,7 +53,7 @@ from urllib.parse import parse_qs, parse_qsl
 
 from pydantic import ValidationError
 
-from aios.invoices import Invoice, bank_account_reference
+from aios.invoices import Invoice
 
 PREFIX = "/_sandbox"
 PROVIDERS = ("erp", "payments", "slack")
@@ -163,7 +166,8 @@ def erp_invoice(generated: Mapping[str, Any], invoice_id: str) -> dict[str, Any]
         "currency": currency,
         "invoice_date": invoice_date.isoformat(),
         "due_date": (invoice_date + timedelta(days=30)).isoformat(),
-        "bank_account": bank_account_reference(str(generated["bank_account"])),
+        # Raw, as an ERP answers: the ERP connector turns it into a keyed reference.
+        "bank_account": str(generated["bank_account"]),
         "purchase_order": f"PO-{generated['invoice_number']}",
         "vendor_mean_log_amount": generated["vendor_mean_log_amount"],
         "vendor_std_log_amount": generated["vendor_std_log_amount"],
@@ -198,7 +202,11 @@ def validate_invoice(document: Any) -> dict[str, Any]:
         raise ValueError("an invoice is a JSON object with an invoice_id")
     invoice: dict[str, Any] = {"business_key": f"{ERP_SOURCE}:{document['invoice_id']}", **document}
     try:
-        Invoice.model_validate(invoice)
+        # The ERP holds raw bank accounts; the connector references them (keyed), so the
+        # check stands a reference in for one.
+        Invoice.model_validate(
+            {**invoice, **({"bank_account": "ref:sandbox"} if "bank_account" in invoice else {})}
+        )
     except ValidationError as error:
         fields = sorted({".".join(str(p) for p in e["loc"]) or "invoice" for e in error.errors()})
         raise ValueError(f"invalid invoice {invoice['invoice_id']}: fields {fields}") from None
@@ -215,13 +223,15 @@ class ProviderFault:
     retry_after: float = 1.0
     error: str | None = None  # provider error code (Slack: the ``error`` of an ``ok: false``)
     delay_seconds: float = 0.0
+    #: The request is served (and its effect kept) before the fault answers instead.
+    after_commit: bool = False
     injected: int = 0
 
     @classmethod
     def parse(cls, value: Any) -> ProviderFault:
         if not isinstance(value, dict):
             raise ValueError('a fault is an object: {"status": 503, "times": 2}')
-        unknown = set(value) - {"status", "times", "retry_after", "error", "delay_seconds"}
+        unknown = set(value) - {"status", "times", "retry_after", "error", "delay_seconds", "after_commit"}
         if unknown:
             raise ValueError(f"unknown fault fields {sorted(unknown)}")
         status = int(value.get("status", 503))
@@ -239,6 +249,7 @@ class ProviderFault:
             retry_after=float(value.get("retry_after", 1.0)),
             error=None if value.get("error") is None else str(value["error"]),
             delay_seconds=delay,
+            after_commit=bool(value.get("after_commit", False)),
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -248,6 +259,7 @@ class ProviderFault:
             "retry_after": self.retry_after,
             "error": self.error,
             "delay_seconds": self.delay_seconds,
+            "after_commit": self.after_commit,
             "injected": self.injected,
         }
 
@@ -416,6 +428,9 @@ class Erp:
 _INTENTS = "/v1/payment_intents"
 _INTENT = re.compile(r"^/v1/payment_intents/(?P<id>[^/]+)$")
 _INTENT_CANCEL = re.compile(r"^/v1/payment_intents/(?P<id>[^/]+)/cancel$")
+_INTENT_SEARCH = "/v1/payment_intents/search"
+#: The one clause of Stripe's search query language the sandbox answers.
+_METADATA_QUERY = re.compile(r"^metadata\['(?P<key>[A-Za-z0-9_]+)'\]:'(?P<value>(?:[^'\\]|\\.)*)'$")
 
 
 def _stripe_error(status: int, kind: str, message: str, **extra: Any) -> tuple[int, dict[str, Any]]:
@@ -507,6 +522,8 @@ class Payments:
         if (match := _INTENT_CANCEL.match(request.path)) and request.method == "POST":
             intent_id = match["id"]
             return self._idempotent(request, lambda form: self._cancel(intent_id, form))
+        if request.path == _INTENT_SEARCH and request.method == "GET":
+            return json_reply(*self._search(request.query))
         if (match := _INTENT.match(request.path)) and request.method == "GET":
             intent = self.intents.get(match["id"])
             if intent is None:
@@ -609,6 +626,27 @@ class Payments:
         }
         self.intents[intent_id] = intent
         return 200, intent
+
+    def _search(self, query: str) -> tuple[int, dict[str, Any]]:
+        """``GET /v1/payment_intents/search?query=metadata['k']:'v'`` (Stripe's search result)."""
+        text = (parse_qs(query).get("query") or [""])[0]
+        match = _METADATA_QUERY.match(text.strip())
+        if match is None:
+            return _stripe_error(
+                400, "invalid_request_error", "The sandbox answers metadata['key']:'value' queries only."
+            )
+        value = re.sub(r"\\(.)", r"\1", match["value"])
+        data = [
+            dict(intent) for intent in self.intents.values() if intent["metadata"].get(match["key"]) == value
+        ]
+        data.sort(key=lambda intent: -int(intent["created"]))
+        return 200, {
+            "object": "search_result",
+            "url": _INTENT_SEARCH,
+            "has_more": False,
+            "data": data,
+            "next_page": None,
+        }
 
     def _missing(self, intent_id: str) -> tuple[int, dict[str, Any]]:
         return _stripe_error(
@@ -862,6 +900,9 @@ class Sandbox:
                 return admin
             fault = self._take_fault(provider)
         if fault is not None:
+            if fault.after_commit:
+                with self._lock:
+                    target.handle(request)
             if fault.delay_seconds:
                 time.sleep(fault.delay_seconds)
             return _fault_reply(provider, fault)

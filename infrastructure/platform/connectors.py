@@ -30,6 +30,7 @@ ERP_CONNECTOR = FunctionSpec(
     description="ERP connector: get an invoice, post an approved invoice, reverse a posting.",
     code="connectors/erp",
     credentials="erp",
+    fingerprint_key=True,
     memory_mb=256,
     timeout_seconds=30,
     tables=_HTTP_CONNECTOR_ACCESS,
@@ -60,6 +61,7 @@ EMAIL_CONNECTOR = FunctionSpec(
     description="Email connector: templated mail through SES; inbound invoice mail parsed from S3.",
     code="connectors/email",
     credentials="email",
+    fingerprint_key=True,
     send_email=True,
     memory_mb=512,
     timeout_seconds=30,
@@ -78,9 +80,20 @@ DOCUMENTS_CONNECTOR = FunctionSpec(
     buckets={"documents": Access.READ_WRITE},
 )
 
+#: The connector functions the default platform deploys: the accounts-payable workflow
+#: invokes both.
 CONNECTOR_FUNCTIONS: tuple[FunctionSpec, ...] = (
     ERP_CONNECTOR,
     PAYMENTS_CONNECTOR,
+)
+
+#: Connectors of the catalog that no path of the default platform invokes as a function, so
+#: it does not deploy them (a deployed function nothing calls is a role, a secret to fill
+#: and an attack surface for nothing). Their logic is in use in-process: ``approval-request``
+#: and ``slack-interactions`` call the Slack connector (``aios.approvals``), ingest writes
+#: claim-checks with ``aios.documents``. A platform that wires one into a workflow adds it
+#: to its ``functions`` (``tests/integration/local/catalog_platform.py`` does, for all three).
+CATALOG_ONLY_FUNCTIONS: tuple[FunctionSpec, ...] = (
     SLACK_CONNECTOR,
     EMAIL_CONNECTOR,
     DOCUMENTS_CONNECTOR,

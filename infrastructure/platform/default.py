@@ -98,6 +98,8 @@ INTAKE = WorkflowSpec(
     ),
     tables={"lineage": Access.WRITE},
     put_events=True,
+    # A failed Express execution is gone: what intake cannot finish goes to the DLQ.
+    dead_letters=True,
 )
 
 PLATFORM = Platform(

@@ -22,6 +22,8 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 STATEMACHINES_DIR = REPO_ROOT / "statemachines"
 
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")]
+#: The platform's one dead-letter queue (the bus's, every rule target's, and workflows').
+DEAD_LETTERS = "dead-letters"
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
@@ -61,6 +63,14 @@ class TableSpec(_Spec):
     sort_key: KeyAttribute | None = None
     indexes: tuple[IndexSpec, ...] = ()
     ttl_attribute: str | None = None
+    #: How long every item is kept: writers stamp ``ttl_attribute`` (epoch seconds) from it.
+    retention_days: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _retention_has_a_ttl_attribute(self) -> TableSpec:
+        if self.retention_days is not None and self.ttl_attribute is None:
+            raise ValueError(f"table {self.id} declares a retention but no TTL attribute")
+        return self
 
 
 class BucketSpec(_Spec):
@@ -107,6 +117,9 @@ class FunctionSpec(_Spec):
     webhook_secrets: tuple[Slug, ...] = ()
     #: The connector whose credentials (``{prefix}/connectors/{name}``) the function reads.
     credentials: Slug | None = None
+    #: Reads the platform's fingerprint key (``{prefix}/platform/fingerprint-key``) to turn
+    #: bank accounts into keyed references (``aios.fingerprints``).
+    fingerprint_key: bool = False
     #: Sends mail through SES v2 (``ses:SendEmail``).
     send_email: bool = False
     #: The served model whose endpoint the function invokes (``sagemaker:InvokeEndpoint``).
@@ -153,6 +166,9 @@ class WorkflowSpec(_Spec):
     tables: Mapping[str, Access] = Field(default_factory=dict)
     functions: tuple[str, ...] = ()
     put_events: bool = False
+    #: Sends what it cannot finish to the platform's dead-letter queue (``sqs:SendMessage``,
+    #: SQS service integration); the ASL gets ``${DeadLetterQueueUrl}``.
+    dead_letters: bool = False
     #: Literal values substituted into the ASL (delays, limits); each becomes ``${Name}``.
     parameters: Mapping[str, str] = Field(default_factory=dict)
 
@@ -179,9 +195,9 @@ class ResourceAttribute(_Spec):
     For ``kind="literal"`` the ``id`` is the value itself (a workflow parameter).
     """
 
-    kind: Literal["table", "bucket", "function", "bus", "model", "literal"]
+    kind: Literal["table", "bucket", "function", "bus", "model", "queue", "literal"]
     id: str
-    attribute: Literal["name", "arn", "value", "version"]
+    attribute: Literal["name", "arn", "value", "version", "url"]
 
 
 class Platform(_Spec):
@@ -277,6 +293,8 @@ class Platform(_Spec):
                 offered[f"EventBus{attribute.capitalize()}"] = ResourceAttribute(
                     kind="bus", id=self.bus.name, attribute=attribute
                 )
+        if workflow.dead_letters:
+            offered["DeadLetterQueueUrl"] = ResourceAttribute(kind="queue", id=DEAD_LETTERS, attribute="url")
         for parameter, value in workflow.parameters.items():
             offered[parameter] = ResourceAttribute(kind="literal", id=value, attribute="value")
         return offered
@@ -302,6 +320,15 @@ class Platform(_Spec):
             )
             environment[EnvVar.MODEL_VERSION.value] = ResourceAttribute(
                 kind="model", id=function.model, attribute="version"
+            )
+        retention = {
+            table_id: self.table(table_id).retention_days
+            for table_id, access in function.tables.items()
+            if access is not Access.READ and self.table(table_id).retention_days is not None
+        }
+        if retention:
+            environment[EnvVar.TABLE_RETENTION_DAYS.value] = ResourceAttribute(
+                kind="literal", id=json.dumps(retention, sort_keys=True), attribute="value"
             )
         if function.webhook_secrets:
             sources = {s.name: s.scheme for s in self.sources if s.name in function.webhook_secrets}

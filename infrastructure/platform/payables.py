@@ -21,11 +21,14 @@ APPROVALS = TableSpec(
     description=(
         "pk 'approval#<approval id>': the pending approval (task token, allowed approvers, Slack "
         "message); pk 'claim#<business key>': the execution working on an invoice; pk "
-        "'fingerprint#<sha256>': the first invoice with a vendor/amount/date (duplicate check)."
+        "'fingerprint#<hmac-sha256>': the first invoice with a vendor/amount/date (duplicate check)."
     ),
     env_var=EnvVar.APPROVALS_TABLE,
     partition_key=KeyAttribute(name="pk"),
     ttl_attribute="expires_at",
+    # Longer than the bus archive keeps events (365 days), so a replayed Invoice Received
+    # still finds its claim and fingerprint: every item carries expires_at from this.
+    retention_days=400,
 )
 
 #: Deployment choices of the approval policy; each step's delay is configurable here.
@@ -60,6 +63,8 @@ INVOICE_POLICY = FunctionSpec(
     timeout_seconds=30,
     tables={"approvals": Access.READ_WRITE, "lineage": Access.WRITE},
     environment=POLICY_ENVIRONMENT,
+    # Duplicate fingerprints are keyed (aios.fingerprints).
+    fingerprint_key=True,
 )
 
 APPROVAL_REQUEST = FunctionSpec(
@@ -71,8 +76,8 @@ APPROVAL_REQUEST = FunctionSpec(
     tables=_SLACK_STEP_TABLES,
     credentials="slack",
     environment=APPROVERS_ENVIRONMENT,
-    # A click between two ladder stages is delivered to the next stage's token at once.
-    answers_workflows=("accounts-payable",),
+    # Sends no task responses: a stage that finds a decision recorded fails with
+    # Approval.Decided and the workflow follows the approvals item.
 )
 
 SLACK_INTERACTIONS = FunctionSpec(
@@ -97,7 +102,7 @@ ACCOUNTS_PAYABLE = WorkflowSpec(
         description="Every invoice intake announced.",
         event_pattern={"source": [events.INVOICES_SOURCE], "detail-type": [events.INVOICE_RECEIVED]},
     ),
-    tables={"approvals": Access.WRITE},
+    # The claim is invoice-policy's (it stamps the table's TTL): the workflow touches no table.
     functions=("erp-connector", "payments-connector", "invoice-policy", "model-invoke", "approval-request"),
     put_events=True,
 )

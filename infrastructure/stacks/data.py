@@ -27,7 +27,7 @@ class DataStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.key = PlatformKey(self, "Encryption", settings=settings).key
+        self.key = PlatformKey(self, "Encryption", platform=platform, settings=settings).key
         self.tables = Tables(self, "Tables", platform=platform, key=self.key, settings=settings)
         self.buckets = Buckets(self, "Buckets", platform=platform, key=self.key, settings=settings)
         self.audit = AuditTrail(

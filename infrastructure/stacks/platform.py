@@ -9,13 +9,15 @@ from aws_cdk import ArnFormat, CfnOutput, CfnResource, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infrastructure.asl_policy import function_timeouts
 from infrastructure.constructs.api import WebhookApi
 from infrastructure.constructs.bus import PlatformBus
 from infrastructure.constructs.functions import PlatformFunction, SharedLayer
+from infrastructure.constructs.monitoring import monitor_platform_stack
 from infrastructure.constructs.secrets import PlatformSecrets
 from infrastructure.constructs.workflows import Workflow
 from infrastructure.nag import acknowledge
-from infrastructure.platform.model import Access, Platform, ResourceAttribute
+from infrastructure.platform.model import Access, Platform, ResourceAttribute, camel
 from infrastructure.platform.models import artifact_version, endpoint_name
 from infrastructure.settings import DeploymentSettings
 from infrastructure.stacks.data import DataStack
@@ -49,6 +51,8 @@ class PlatformStack(Stack):
         self.secrets = PlatformSecrets(self, "Secrets", platform=platform, key=key, settings=settings)
         layer = SharedLayer(self, "SharedLayer").layer
 
+        if unknown := set(settings.reserved_concurrency) - {f.name for f in platform.functions}:
+            raise ValueError(f"reservedConcurrency names functions the platform lacks: {sorted(unknown)}")
         self.functions: dict[str, PlatformFunction] = {}
         for spec in platform.functions:
             function = PlatformFunction(
@@ -81,6 +85,7 @@ class PlatformStack(Stack):
                 },
                 key=key,
                 settings=settings,
+                function_timeouts=function_timeouts(platform, workflow_spec),
             )
             self._grant_workflow(workflow)
             workflow.start_on(
@@ -96,8 +101,25 @@ class PlatformStack(Stack):
             key=key,
             settings=settings,
         )
+        # What ``aios smoke --stage`` reads to find the deployment (infrastructure/smoke.py).
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the aios HTTP API")
         CfnOutput(self, "EventBusName", value=self.bus.bus.event_bus_name)
+        # Dashboards, SLO alarms and the alarm topic, from the same description.
+        self.monitoring = monitor_platform_stack(self)
+        CfnOutput(
+            self,
+            "DeadLetterQueueUrl",
+            value=self.bus.dead_letter_queue.queue_url,
+            description="Dead letters of the bus and of every rule target",
+        )
+        for table_id, table in self.references.tables.items():
+            CfnOutput(self, f"{camel(table_id)}TableName", value=table.table_name)
+        for workflow_name, workflow in self.workflows.items():
+            CfnOutput(
+                self,
+                f"{camel(workflow_name)}StateMachineArn",
+                value=workflow.state_machine.state_machine_arn,
+            )
 
     def resolve_attribute(self, reference: ResourceAttribute) -> str:
         """The CloudFormation value of a description reference (the local mode has its own)."""
@@ -112,6 +134,7 @@ class PlatformStack(Stack):
             "bus": lambda: self.bus.bus.event_bus_name if by_name else self.bus.bus.event_bus_arn,
             "function": lambda: self.functions[reference.id].function.function_arn,
             "model": lambda: artifact_version() if reference.attribute == "version" else self._endpoint_name,
+            "queue": lambda: self.bus.dead_letter_queue.queue_url,
             "literal": lambda: reference.id,
         }
         return resolvers[reference.kind]()
@@ -162,6 +185,9 @@ class PlatformStack(Stack):
             )
         if spec.credentials:
             self.secrets.grant_read(grantee, [self.secrets.connectors[spec.credentials]])
+        if spec.fingerprint_key:
+            assert self.secrets.fingerprint_key is not None
+            self.secrets.grant_read(grantee, [self.secrets.fingerprint_key])
         if spec.model:
             grantee.grant_principal.add_to_principal_policy(
                 iam.PolicyStatement(
@@ -176,15 +202,28 @@ class PlatformStack(Stack):
                 )
             )
         if spec.send_email:
+            # SES v2 SendEmail is authorized against the sender (and, in the sandbox, the
+            # recipient) identities and against the configuration set the call names
+            # (the connector passes the one its secret's ``configuration_set`` names):
+            # https://docs.aws.amazon.com/ses/latest/dg/control-user-access.html
             identities = self.format_arn(service="ses", resource="identity", resource_name="*")
+            configuration_sets = self.format_arn(
+                service="ses", resource="configuration-set", resource_name="*"
+            )
             grantee.grant_principal.add_to_principal_policy(
-                iam.PolicyStatement(actions=["ses:SendEmail"], resources=[identities])
+                iam.PolicyStatement(actions=["ses:SendEmail"], resources=[identities, configuration_sets])
             )
             acknowledge(
                 function,
                 f"AwsSolutions-IAM5[Resource::{_arn_pattern(identities, self)}]",
                 "SES authorizes a send against both the sender and recipient identities; the "
                 "verified sender domains are the operator's, so identities of this account only",
+            )
+            acknowledge(
+                function,
+                f"AwsSolutions-IAM5[Resource::{_arn_pattern(configuration_sets, self)}]",
+                "the configuration set is the operator's choice (connector secret); configuration "
+                "sets of this account only",
             )
 
     def _grant_bucket(self, function: PlatformFunction, bucket_id: str, access: Access) -> None:
@@ -228,6 +267,9 @@ class PlatformStack(Stack):
             )
         if spec.put_events:
             self.bus.bus.grant_put_events_to(state_machine)
+        if spec.dead_letters:
+            # sqs:SendMessage on the one queue, and the key use its encryption needs.
+            self.bus.dead_letter_queue.grant_send_messages(state_machine)
 
 
 def _arn_pattern(arn: str, stack: Stack) -> str:

@@ -1,16 +1,21 @@
-"""Build the SageMaker artifact for the invoice anomaly scorer.
+"""Build, evaluate and register the invoice anomaly model.
 
     .venv/bin/python models/invoice-anomaly/build.py [--force]
 
-Trains (unless the artifacts are current), then writes
+Trains (unless the artifacts are current), exports ONNX, evaluates the exported model, then
+writes
 
-    artifacts/model/            model.npz, metadata.json, code/{inference,features}.py,
-                                code/requirements.txt   (used in-process by the local mode)
-    artifacts/model.tar.gz      the same tree in SageMaker's layout (byte-reproducible)
-    artifacts/build.json        the source hash the artifacts were built from
+    artifacts/model/              the Triton model repository (GPU config), for the local mode
+    artifacts/model.tar.gz        that repository in SageMaker's layout (GPU instances)
+    artifacts/model-cpu.tar.gz    the same with ``instance_group { kind: KIND_CPU }``
+    artifacts/metrics.json        evaluate.py's metrics (the model package's ModelQuality)
+    artifacts/registry.json       the local model registry: one model package version per
+                                  artifact built, with metrics and an approval status
+    artifacts/build.json          the source hash the artifacts were built from
 
-"Current" means build.json holds the sha256 of the training/serving sources, the training
-config and the torch version, and both outputs exist. Prints the model version.
+"Current" means build.json holds the sha256 of the sources, the training config and the
+torch/onnx versions, and the outputs exist. Tarballs are byte-reproducible (sorted entries,
+zeroed owners and times, gzip mtime 0). Prints the model version and its approval.
 """
 
 from __future__ import annotations
@@ -26,31 +31,45 @@ import tarfile
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 _HERE = Path(__file__).resolve().parent
-for _p in (_HERE, _HERE / "code"):
+_LAYER = _HERE.parents[1] / "layers" / "aios" / "python"
+for _p in (_HERE, _LAYER):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+import onnx  # noqa: E402
+import serving  # noqa: E402
 import torch  # noqa: E402
-from inference import METADATA_FILE, WEIGHTS_FILE  # noqa: E402
+from evaluate import evaluate  # noqa: E402
+from export import config_pbtxt, onnx_model, write_repository  # noqa: E402
+from network import METADATA_FILE, load_arrays  # noqa: E402
 from train import TrainConfig, train  # noqa: E402
 
-ARTIFACTS = _HERE / "artifacts"
-MODEL_DIR = ARTIFACTS / "model"
-TARBALL = ARTIFACTS / "model.tar.gz"
+ARTIFACTS = serving.ARTIFACTS_DIR
+MODEL_DIR = serving.MODEL_DIR
 STAMP = ARTIFACTS / "build.json"
-CODE_FILES = ("inference.py", "features.py", "requirements.txt")
-SOURCES = ("generate.py", "train.py", "build.py", *(f"code/{f}" for f in CODE_FILES))
+SOURCES = (
+    _HERE / "generate.py",
+    _HERE / "network.py",
+    _HERE / "train.py",
+    _HERE / "export.py",
+    _HERE / "evaluate.py",
+    _HERE / "serving.py",
+    _HERE / "build.py",
+    _LAYER / "aios" / "anomaly_features.py",
+)
+KINDS = {"gpu": "KIND_GPU", "cpu": "KIND_CPU"}
 
 
 def source_hash(cfg: TrainConfig) -> str:
     digest = hashlib.sha256()
-    for rel in SOURCES:
-        digest.update(rel.encode())
-        digest.update((_HERE / rel).read_bytes())
+    for path in SOURCES:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     digest.update(json.dumps(asdict(cfg), sort_keys=True).encode())
-    digest.update(torch.__version__.encode())
+    digest.update(f"torch {torch.__version__} onnx {onnx.__version__}".encode())
     return digest.hexdigest()
 
 
@@ -59,9 +78,10 @@ def _current_version(expected_hash: str) -> str | None:
         stamp = json.loads(STAMP.read_text())
     except (OSError, ValueError):
         return None
-    if stamp.get("source_hash") != expected_hash or not TARBALL.is_file():
+    outputs = [*serving.MODEL_TARBALLS.values(), serving.REGISTRY_FILE, serving.METRICS_FILE]
+    if stamp.get("source_hash") != expected_hash or not all(p.is_file() for p in outputs):
         return None
-    if not all((MODEL_DIR / f).is_file() for f in (WEIGHTS_FILE, METADATA_FILE)):
+    if not (MODEL_DIR / serving.TRITON_MODEL / serving.METADATA_NAME).is_file():
         return None
     version: str = stamp["model_version"]
     return version
@@ -88,6 +108,51 @@ def _write_tarball(src: Path, dest: Path) -> None:
     tmp.replace(dest)
 
 
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def approval(metrics: dict[str, Any]) -> tuple[str, str]:
+    """The registry's approval status of an artifact, from its held-out metrics."""
+    auc, precision = metrics["roc_auc"], metrics["precision_at_review_rate"]
+    if auc >= serving.MIN_ROC_AUC and precision >= serving.MIN_PRECISION_AT_REVIEW_RATE:
+        return "Approved", (
+            f"ROC-AUC {auc:.4f} >= {serving.MIN_ROC_AUC} and precision@review rate "
+            f"{precision:.4f} >= {serving.MIN_PRECISION_AT_REVIEW_RATE}"
+        )
+    return "Rejected", (
+        f"below the gate: ROC-AUC {auc:.4f} (min {serving.MIN_ROC_AUC}), precision@review rate "
+        f"{precision:.4f} (min {serving.MIN_PRECISION_AT_REVIEW_RATE})"
+    )
+
+
+def model_quality(metrics: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json in the layout SageMaker shows for binary classifiers (ModelQuality)."""
+    return {
+        "version": 0.0,
+        "binary_classification_metrics": {
+            "auc": {"value": metrics["roc_auc"], "standard_deviation": "NaN"},
+            "precision": {"value": metrics["precision_at_review_rate"], "standard_deviation": "NaN"},
+            "recall": {"value": metrics["recall_at_review_rate"], "standard_deviation": "NaN"},
+        },
+        "aios": metrics,
+    }
+
+
+def register(entry: dict[str, Any]) -> dict[str, Any]:
+    """Append a model package version to the local registry (once per artifact)."""
+    entries = serving.registry_entries()
+    for existing in entries:
+        if existing["artifact_sha256"] == entry["artifact_sha256"]:
+            return existing
+    entry = {**entry, "model_package_version": len(entries) + 1}
+    serving.REGISTRY_FILE.write_text(
+        json.dumps({"model_package_group": serving.MODEL_NAME, "model_packages": [*entries, entry]}, indent=2)
+        + "\n"
+    )
+    return entry
+
+
 def build(*, force: bool = False, cfg: TrainConfig | None = None) -> str:
     """Make the artifacts current; returns the model version."""
     cfg = cfg or TrainConfig()
@@ -97,27 +162,68 @@ def build(*, force: bool = False, cfg: TrainConfig | None = None) -> str:
         return version
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=ARTIFACTS) as tmp:
-        staging = Path(tmp) / "model"
-        result = train(staging, cfg)
-        (staging / "code").mkdir()
-        for name in CODE_FILES:
-            shutil.copyfile(_HERE / "code" / name, staging / "code" / name)
-        _write_tarball(staging, TARBALL)
+        trained = Path(tmp) / "trained"
+        result = train(trained, cfg)
+        arrays, _ = load_arrays(trained)
+        model = onnx_model(
+            arrays,
+            model_version=result.model_version,
+            input_name=serving.INPUT_NAME,
+            output_name=serving.OUTPUT_NAME,
+        )
+        metadata = (trained / METADATA_FILE).read_bytes()
+        repositories = {}
+        for kind, instance_kind in KINDS.items():
+            root = Path(tmp) / f"repository-{kind}"
+            write_repository(
+                root,
+                name=serving.TRITON_MODEL,
+                model=model,
+                model_version=result.model_version,
+                metadata=metadata,
+                config=config_pbtxt(
+                    name=serving.TRITON_MODEL,
+                    input_name=serving.INPUT_NAME,
+                    output_name=serving.OUTPUT_NAME,
+                    max_batch_size=serving.MAX_BATCH_SIZE,
+                    preferred_batch_sizes=serving.PREFERRED_BATCH_SIZES,
+                    max_queue_delay_us=serving.MAX_QUEUE_DELAY_US,
+                    kind=instance_kind,  # type: ignore[arg-type]
+                ),
+            )
+            _write_tarball(root, serving.MODEL_TARBALLS[kind])
+            repositories[kind] = root
+        onnx_file = next((repositories["gpu"] / serving.TRITON_MODEL).glob("*/model.onnx"))
+        metrics = evaluate(onnx_file).metrics()
         if MODEL_DIR.exists():
             shutil.rmtree(MODEL_DIR)
-        staging.replace(MODEL_DIR)
+        repositories["gpu"].replace(MODEL_DIR)
+    serving.METRICS_FILE.write_text(json.dumps(model_quality(metrics), indent=2) + "\n")
+    status, reason = approval(metrics)
+    entry = register(
+        {
+            "model_version": result.model_version,
+            "source_hash": expected,
+            "artifact_sha256": {kind: sha256(path) for kind, path in serving.MODEL_TARBALLS.items()},
+            "metrics": metrics,
+            "approval_status": status,
+            "approval_reason": reason,
+        }
+    )
     STAMP.write_text(
         json.dumps({"source_hash": expected, "model_version": result.model_version}, indent=2) + "\n"
     )
     sys.stdout.write(
-        f"built {TARBALL.relative_to(_HERE.parent.parent)} "
-        f"model_version={result.model_version} train_seconds={result.train_seconds:.1f}\n"
+        f"built {serving.MODEL_TARBALL.relative_to(_HERE.parents[1])} model_version={result.model_version} "
+        f"train_seconds={result.train_seconds:.1f} roc_auc={metrics['roc_auc']:.4f} "
+        f"precision@{metrics['review_rate']:.0%}={metrics['precision_at_review_rate']:.4f} "
+        f"model_package_version={entry['model_package_version']} {status}\n"
     )
     return result.model_version
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the invoice anomaly SageMaker artifact.")
+    parser = argparse.ArgumentParser(description="Build the invoice anomaly model artifacts.")
     parser.add_argument("--force", action="store_true", help="retrain even if the artifacts are current")
     args = parser.parse_args(argv)
     build(force=args.force)

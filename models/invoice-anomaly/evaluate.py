@@ -1,10 +1,12 @@
-"""Evaluate a trained scorer on a held-out set generated with a different seed.
+"""Evaluate the served model on a held-out set generated with a different seed.
 
-    .venv/bin/python models/invoice-anomaly/evaluate.py --model-dir models/invoice-anomaly/artifacts/model
+    .venv/bin/python models/invoice-anomaly/evaluate.py [--model PATH/model.onnx]
 
 Prints ROC-AUC (rank statistic, numpy only), precision and recall at a fixed review rate (the
 top ``--review-rate`` fraction of invoices by score, 5% by default) and recall per anomaly kind.
-Scores go through the serving code path (``model_fn`` + ``featurize``).
+Scores come from the exported ONNX file through onnxruntime (the runtime Triton's backend
+embeds) on the shared feature rows, i.e. what the endpoint answers. ``build.py`` registers
+these metrics with every model package version.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import numpy as np
 import numpy.typing as npt
 
 _HERE = Path(__file__).resolve().parent
-for _p in (_HERE, _HERE / "code"):
+for _p in (_HERE, _HERE.parents[1] / "layers" / "aios" / "python"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from features import featurize  # noqa: E402
+import onnxruntime  # noqa: E402
+import serving  # noqa: E402
 from generate import ANOMALY_KINDS, generate  # noqa: E402
-from inference import model_fn  # noqa: E402
+from train import featurize  # noqa: E402
 
 HOLDOUT_SEED = 20_250_101
 DEFAULT_N_HOLDOUT = 20_000
@@ -67,17 +70,33 @@ class Report:
     n: int
     recall_by_kind: dict[str, float]
 
+    def metrics(self) -> dict[str, float | int]:
+        """What the model package version records (``ModelQuality`` statistics)."""
+        return {
+            "roc_auc": round(self.auc, 6),
+            "precision_at_review_rate": round(self.precision, 6),
+            "recall_at_review_rate": round(self.recall, 6),
+            "review_rate": self.review_rate,
+            "holdout_invoices": self.n,
+        }
+
+
+def onnx_scores(model: Path, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Scores of a feature matrix through onnxruntime on the CPU."""
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    (out,) = session.run([serving.OUTPUT_NAME], {serving.INPUT_NAME: x})
+    return np.asarray(out, dtype=np.float32).reshape(-1)
+
 
 def evaluate(
-    model_dir: Path,
+    model: Path,
     *,
     n: int = DEFAULT_N_HOLDOUT,
     seed: int = HOLDOUT_SEED,
     review_rate: float = DEFAULT_REVIEW_RATE,
 ) -> Report:
-    model = model_fn(str(model_dir))
     data = generate(n, seed=seed)
-    scores = model.score(featurize(data.invoices, max_rows=None))
+    scores = onnx_scores(model, featurize(data.invoices))
     auc = roc_auc(data.labels, scores)
     precision, recall = precision_at_rate(data.labels, scores, review_rate)
     k = max(1, round(n * review_rate))
@@ -90,12 +109,13 @@ def evaluate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Evaluate the invoice anomaly scorer.")
-    parser.add_argument("--model-dir", type=Path, default=_HERE / "artifacts" / "model")
+    parser.add_argument("--model", type=Path, default=None, help="model.onnx (default: the built one)")
     parser.add_argument("--n", type=int, default=DEFAULT_N_HOLDOUT)
     parser.add_argument("--seed", type=int, default=HOLDOUT_SEED)
     parser.add_argument("--review-rate", type=float, default=DEFAULT_REVIEW_RATE)
     args = parser.parse_args(argv)
-    r = evaluate(args.model_dir, n=args.n, seed=args.seed, review_rate=args.review_rate)
+    model = args.model or next((serving.MODEL_DIR / serving.TRITON_MODEL).glob("*/model.onnx"))
+    r = evaluate(model, n=args.n, seed=args.seed, review_rate=args.review_rate)
     out = [
         f"held-out invoices: {r.n} (seed {args.seed})",
         f"ROC-AUC: {r.auc:.4f}",

@@ -4,7 +4,7 @@ Each invoice is one JSON object: the invoice's own fields plus the *vendor conte
 side supplies with it (the vendor's amount history, its expected tax rate and currency, whether
 the bank account differs from the vendor master, the nearest look-alike invoice). Scoring one
 invoice therefore needs only that invoice's object; no lookup happens in the model container.
-See ``code/features.py`` for the field contract.
+See ``layers/aios/python/aios/anomaly_features.py`` for the field contract.
 
 Normal invoices follow each vendor's own log-normal amount distribution, its country's tax rate,
 its currency and its bank account, and are dated on business days. About 5% are anomalies of six

@@ -22,13 +22,13 @@ import numpy.typing as npt
 import torch
 
 _HERE = Path(__file__).resolve().parent
-for _p in (_HERE, _HERE / "code"):
+# The shared feature code lives in the aios layer (model-invoke computes the same rows).
+for _p in (_HERE, _HERE.parents[1] / "layers" / "aios" / "python"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from features import FEATURE_NAMES, N_FEATURES, featurize  # noqa: E402
 from generate import generate  # noqa: E402
-from inference import (  # noqa: E402
+from network import (  # noqa: E402
     HIDDEN,
     METADATA_FILE,
     WEIGHTS_FILE,
@@ -36,6 +36,8 @@ from inference import (  # noqa: E402
     state_arrays,
     weights_version,
 )
+
+from aios.anomaly_features import FEATURE_NAMES, N_FEATURES, feature_rows  # noqa: E402
 
 DEFAULT_SEED = 7
 DEFAULT_N_TRAIN = 60_000
@@ -63,6 +65,11 @@ def _set_determinism(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.use_deterministic_algorithms(True)
+
+
+def featurize(invoices: list[dict[str, Any]]) -> npt.NDArray[np.float32]:
+    """The shared feature rows as the float32 matrix the network and the endpoint see."""
+    return np.asarray(feature_rows(invoices), dtype=np.float32).reshape(len(invoices), N_FEATURES)
 
 
 def fit(x: npt.NDArray[np.float32], y: npt.NDArray[np.int8], cfg: TrainConfig) -> tuple[InvoiceScorer, float]:
@@ -127,7 +134,7 @@ def train(out_dir: Path, cfg: TrainConfig | None = None) -> TrainResult:
     cfg = cfg or TrainConfig()
     started = time.perf_counter()
     data = generate(cfg.n_train, seed=cfg.seed)
-    x = featurize(data.invoices, max_rows=None)
+    x = featurize(data.invoices)
     model, loss = fit(x, data.labels, cfg)
     seconds = time.perf_counter() - started
     version = save(model, out_dir, {"train_config": asdict(cfg)})

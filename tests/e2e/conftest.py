@@ -13,6 +13,9 @@ ENV = {
     "AIOS_LOCAL_SECRET_STANDARD": STANDARD_SECRET,
     "AIOS_LOCAL_SECRET_STRIPE": "whsec_e2e_stripe",
     "AIOS_LOCAL_TIME_SCALE": "0.01",
+    # One warm worker per function from the start: the approval ladder's 3 s stages should
+    # measure the workflow, not this machine's cold starts.
+    "AIOS_LOCAL_LAMBDA_PREWARM": "1",
 }
 T = TypeVar("T")
 

@@ -70,7 +70,8 @@ def test_function_environment_comes_from_the_description(synthesized: Synthesize
         "AWS::Lambda::Function",
         {
             "FunctionName": "aios-dev-webhook-ingest",
-            "ReservedConcurrentExecutions": 50,
+            # None by default (cdk.json reservedConcurrency): new accounts' quota can be 10.
+            "ReservedConcurrentExecutions": Match.absent(),
             "Environment": {
                 "Variables": Match.object_like(
                     {
@@ -191,6 +192,8 @@ def test_each_function_reads_only_its_own_secrets(synthesized: Synthesized) -> N
         expected = {f"aios/webhooks/{source}" for source in function.webhook_secrets}
         if function.credentials:
             expected.add(f"aios/connectors/{function.credentials}")
+        if function.fingerprint_key:
+            expected.add("aios/platform/fingerprint-key")
         role_policies = [
             resource
             for resource in template["Resources"].values()

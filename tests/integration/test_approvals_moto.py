@@ -26,10 +26,12 @@ from aios.approvals.models import approval_id_for
 from aios.approvals.responder import StepFunctionsResponder
 from aios.config import EnvVar, settings
 from aios.connectors.catalog import slack as slack_catalog
+from aios.errors import ApprovalDecided
 from aios.idempotency import persistence_layer
 from aios.secrets import WebhookSecret, connector_secret_name, webhook_secret_name
 from functions.approval_request import handler as approval_request
 from functions.slack_interactions import handler as slack_interactions
+from infrastructure.platform import PLATFORM
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:No application metrics to publish"),
@@ -43,6 +45,7 @@ EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:aios-accounts-payab
 APPROVAL_ID = approval_id_for(EXECUTION)
 TOKEN = "AAAAKgAAAAIAAAAAAAAAAT-task-token-request-" + "q" * 400
 TOKEN_ESCALATION = "AAAAKgAAAAIAAAAAAAAAAT-task-token-escalation-" + "w" * 400
+TOKEN_REMINDER = "AAAAKgAAAAIAAAAAAAAAAT-task-token-reminder-" + "r" * 400
 CHANNEL, ALICE, BOB, CAROL, MALLORY = "C0APPROVALS", "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY"
 TABLES = {"approvals": "pk", "idempotency": "id", "circuit": "id"}
 
@@ -199,6 +202,10 @@ def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
         EnvVar.APPROVERS: f"{ALICE}, {BOB}",
         EnvVar.ESCALATION_APPROVERS: CAROL,
         EnvVar.SERVICE_NAME: "approvals",
+        # As both renderings set it: the retention the description declares for the table.
+        EnvVar.TABLE_RETENTION_DAYS: PLATFORM.function_environment(PLATFORM.function("approval-request"))[
+            EnvVar.TABLE_RETENTION_DAYS.value
+        ].id,
     }
     for name, value in environment.items():
         monkeypatch.setenv(str(name), value)
@@ -425,23 +432,55 @@ def test_expire(platform: Platform) -> None:
     assert platform.sfn.calls == []
 
 
-def test_click_after_the_task_timed_out_is_held_for_the_next_stage(platform: Platform) -> None:
+def test_click_after_the_task_timed_out_is_followed_by_the_next_stage(platform: Platform) -> None:
+    # Given the request task timed out just before the click
     request_approval()
     platform.sfn.closed.add(TOKEN)
 
+    # When the approver clicks, the decision is recorded and acknowledged
     assert click("approve", ALICE) == (200, {"status": "approved", "approval_id": APPROVAL_ID})
     assert platform.approval()["status"] == "approved"
 
+    # Then the reminder stage fails at once with Approval.Decided, and the outcome step reads it
+    with pytest.raises(ApprovalDecided):
+        approval_request.handler(
+            stage("reminder", TOKEN_REMINDER, "Remind the approver", "2025-06-15T19:06:40.000Z"), Context()
+        )
+    outcome = approval_request.handler(
+        stage("outcome", None, "Follow the recorded outcome", "2025-06-15T19:06:41.000Z"), Context()
+    )
+    assert outcome == {"approval_id": APPROVAL_ID, "status": "approved", "decision": "approved"}
 
-def test_step_functions_unavailable_undoes_the_decision(platform: Platform) -> None:
+
+def test_step_functions_unavailable_keeps_the_recorded_decision(platform: Platform) -> None:
     request_approval()
     platform.sfn.unavailable = True
 
-    assert click("approve", ALICE) == (503, {"error": "temporarily_unavailable"})
+    # The decision is recorded before it is acknowledged; Step Functions only speeds it up
+    assert click("approve", ALICE) == (200, {"status": "approved", "approval_id": APPROVAL_ID})
     item = platform.approval()
-    assert item["status"] == "pending"
-    assert "decided_by" not in item
+    assert (item["status"], item["decided_by"]) == ("approved", ALICE)
 
     platform.sfn.unavailable = False
-    assert click("approve", ALICE) == (200, {"status": "approved", "approval_id": APPROVAL_ID})
-    assert len(platform.sfn.calls) == 1
+    assert click("reject", ALICE) == (
+        200,
+        {"status": "already_decided", "approval_id": APPROVAL_ID, "decision": "approved"},
+    )
+    expired = approval_request.handler(
+        stage("expire", None, "Expire the approval request", "2025-06-18T15:06:40.000Z"), Context()
+    )
+    assert expired["decision"] == "approved"
+
+
+def test_every_approval_item_carries_the_declared_ttl(platform: Platform) -> None:
+    # Given the approvals table's declared retention, through the function's environment
+    days = PLATFORM.table("approvals").retention_days
+    assert days is not None
+
+    # When the request stage creates the approval
+    before = int(time.time())
+    request_approval()
+
+    # Then its item expires that many days from now (DynamoDB TTL, epoch seconds)
+    expires = int(platform.approval()["expires_at"])
+    assert before + days * 86_400 <= expires <= int(time.time()) + days * 86_400

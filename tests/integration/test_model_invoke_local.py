@@ -1,10 +1,12 @@
 """The real model-invoke handler on moto, with the local mode's SageMaker bridge serving the
-endpoint from ``models/invoice-anomaly/artifacts/model`` in-process (CPU)."""
+endpoint from ``models/invoice-anomaly/artifacts/model`` (the Triton model repository of
+``model.tar.gz``) through onnxruntime, in-process (CPU), with Triton's request contract."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,22 +16,25 @@ from typing import Any
 
 import boto3
 import numpy as np
+import onnxruntime  # type: ignore[import-untyped]
 import pytest
 from moto import mock_aws
 
+from aios.anomaly_features import feature_rows
 from aios.config import EnvVar, settings
 from aios.errors import ModelUnavailable, ValidationFailed
+from aios.scoring import lineage_fields
 from functions.model_invoke import handler as model_invoke
-from infrastructure.local import bridges as sagemaker_bridge
-from infrastructure.local.bridges import install_sagemaker_bridge, served_model
+from infrastructure.local import sagemaker as sagemaker_bridge
+from infrastructure.local.sagemaker import install_sagemaker_bridge, served_model
 
 MODEL_ROOT = Path(__file__).resolve().parents[2] / "models" / "invoice-anomaly"
 ENDPOINT = "aios-dev-invoice-anomaly"
 REGION = "eu-west-1"
 
+MODEL = sagemaker_bridge.serving.MODEL_DIR / sagemaker_bridge.serving.TRITON_MODEL
 pytestmark = pytest.mark.skipif(
-    not (sagemaker_bridge.serving.MODEL_DIR / "model.npz").is_file(),
-    reason="model artifacts missing: run `make model`",
+    not (MODEL / "config.pbtxt").is_file(), reason="model artifacts missing: run `make model`"
 )
 
 
@@ -60,9 +65,7 @@ def dataset() -> Any:
 
 @pytest.fixture
 def model_version() -> str:
-    return str(
-        json.loads((sagemaker_bridge.serving.MODEL_DIR / "metadata.json").read_text())["model_version"]
-    )
+    return str(json.loads((MODEL / "metadata.json").read_text())["model_version"])
 
 
 @pytest.fixture
@@ -127,7 +130,7 @@ def test_the_variant_moto_knows_is_reported(local_aws: None, dataset: Any) -> No
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     sagemaker.create_model(
         ModelName="m",
-        PrimaryContainer={"Image": "pytorch-inference:2.6-cpu-py312"},
+        PrimaryContainer={"Image": "sagemaker-tritonserver:26.05-py3-cpu"},
         ExecutionRoleArn="arn:aws:iam::123456789012:role/m",
     )
     sagemaker.create_endpoint_config(
@@ -147,7 +150,7 @@ def test_the_variant_moto_knows_is_reported(local_aws: None, dataset: Any) -> No
 
 
 def test_a_big_batch_is_split_into_several_calls(local_aws: None, dataset: Any) -> None:
-    # Given a request limit that holds 300 invoices (the endpoint's real one holds 10 000)
+    # Given a request limit that holds 300 invoices (the endpoint's real one holds 4096)
     model_invoke.endpoint().max_rows = 300
     # When 1 000 invoices are scored
     result = model_invoke.handler(_event(dataset.invoices[:1000]), LambdaContext())
@@ -159,13 +162,11 @@ def test_a_big_batch_is_split_into_several_calls(local_aws: None, dataset: Any) 
 def test_a_model_failure_is_model_unavailable(
     local_aws: None, dataset: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a model container that fails (the toolkit answers 500)
-    inference = served_model().inference
-
-    def broken(*_args: Any, **_kwargs: Any) -> Any:
+    # Given a model whose backend fails (Triton answers 500)
+    def broken(_inputs: Any) -> Any:
         raise RuntimeError("CUDA error: device-side assert triggered")
 
-    monkeypatch.setattr(inference, "predict_fn", broken)
+    monkeypatch.setattr(served_model(), "run", broken)
     # When the handler is invoked, then Model.Unavailable is raised for the workflow to retry
     with pytest.raises(ModelUnavailable) as raised:
         model_invoke.handler(_event(dataset.invoices[:5]), LambdaContext())
@@ -173,10 +174,106 @@ def test_a_model_failure_is_model_unavailable(
     assert served_model().invocations[-1].status == 500
 
 
-def test_a_request_the_model_rejects_is_validation_failed(local_aws: None) -> None:
-    # Invoices without the model's fields (the function's own validation bypassed)
+def test_a_request_the_model_rejects_is_validation_failed_with_tritons_message(local_aws: None) -> None:
+    # Given a tensor of the wrong width (the function's own encoding bypassed)
     endpoint = model_invoke.endpoint()
-    body = b"[" + b",".join([b"{}"] * 3) + b"]"
-    with pytest.raises(ValidationFailed):
-        endpoint.invoke(body, rows=3)  # missing fields: the container answers 400
+    header = json.dumps(
+        {"inputs": [{"name": "features", "shape": [3, 14], "datatype": "FP32", "data": [0.0] * 42}]}
+    ).encode()
+    # When it is sent, then the container answers 400 and the message names the tensor
+    with pytest.raises(ValidationFailed) as raised:
+        endpoint.invoke_raw(header, content_type="application/json", rows=3)
     assert served_model().invocations[-1].status == 400
+    assert "unexpected shape for input 'features'" in str(raised.value)
+    assert "Expected [-1,15], got [3,14]" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        (
+            {"name": "x", "shape": [1, 15], "datatype": "FP32", "data": [0.0] * 15},
+            "unexpected inference input 'x'",
+        ),
+        (
+            {"name": "features", "shape": [1, 15], "datatype": "FP64", "data": [0.0] * 15},
+            "data-type is 'FP64'",
+        ),
+        (
+            {"name": "features", "shape": [5000, 15], "datatype": "FP32", "data": [0.0] * 75000},
+            "batch-size must be <= 4096",
+        ),
+        (
+            {"name": "features", "shape": [2, 15], "datatype": "FP32", "parameters": {"binary_data_size": 8}},
+            "unexpected size",
+        ),
+    ],
+)
+def test_triton_rejections(local_aws: None, item: dict[str, Any], message: str) -> None:
+    body = json.dumps({"inputs": [item]}).encode()
+    with pytest.raises(ValidationFailed) as raised:
+        model_invoke.endpoint().invoke_raw(body, content_type="application/json", rows=1)
+    assert message in str(raised.value)
+
+
+def test_binary_and_json_paths_give_the_same_scores(local_aws: None, dataset: Any) -> None:
+    # Given the same invoices sent as binary tensors (the default) and as JSON tensors
+    binary = model_invoke.handler(_event(dataset.invoices[:50]), LambdaContext())
+    model_invoke.endpoint().encoding = "json"
+    text = model_invoke.handler(_event(dataset.invoices[:50]), LambdaContext())
+    # Then the endpoint saw both content types and scored identically
+    kinds = {call.content_type.split(";")[0] for call in served_model().invocations}
+    assert kinds == {"application/vnd.sagemaker-triton.binary+json", "application/json"}
+    assert [s["score"] for s in text["scores"]] == pytest.approx(
+        [s["score"] for s in binary["scores"]], abs=1e-6
+    )
+
+
+def test_the_scores_are_the_evaluated_models(local_aws: None, dataset: Any) -> None:
+    # The endpoint answers with the ONNX file evaluate.py measured, on the shared features.
+    session = onnxruntime.InferenceSession(str(next(MODEL.glob("*/model.onnx"))))
+    expected = session.run(
+        ["score"], {"features": np.asarray(feature_rows(dataset.invoices[:20]), np.float32)}
+    )
+    result = model_invoke.handler(_event(dataset.invoices[:20]), LambdaContext())
+    assert [s["score"] for s in result["scores"]] == pytest.approx(expected[0].reshape(-1).tolist(), abs=1e-6)
+
+
+def test_the_registry_holds_the_built_version_and_lineage_names_it(
+    local_aws: None, dataset: Any, model_version: str
+) -> None:
+    # Given the local registry written by build.py, registered in moto's SageMaker
+    group = "aios-dev-invoice-anomaly"
+    sagemaker_bridge.register_model_packages(boto3.client("sagemaker", region_name=REGION), group_name=group)
+    client = boto3.client("sagemaker", region_name=REGION)
+    packages = client.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    described = [client.describe_model_package(ModelPackageName=p["ModelPackageArn"]) for p in packages]
+    approved = [d for d in described if d["ModelApprovalStatus"] == "Approved"]
+    # Then the deployed artifact is an approved version with its metrics
+    (package,) = [
+        d for d in approved if d["CustomerMetadataProperties"]["aios:model-version"] == model_version
+    ]
+    assert float(package["CustomerMetadataProperties"]["aios:metric:roc_auc"]) >= 0.98
+    assert float(package["CustomerMetadataProperties"]["aios:metric:precision_at_review_rate"]) >= 0.75
+    # And a score's lineage names that version
+    result = model_invoke.handler(_event(dataset.invoices[:2]), LambdaContext())
+    assert lineage_fields(result)["model_version"] == model_version
+
+
+def test_the_local_mode_refuses_a_config_that_disagrees_with_the_model(tmp_path: Path) -> None:
+    # Given the built repository with config.pbtxt expecting 14 features
+    repository = tmp_path / "model"
+    shutil.copytree(sagemaker_bridge.serving.MODEL_DIR, repository)
+    config = repository / sagemaker_bridge.serving.TRITON_MODEL / "config.pbtxt"
+    config.write_text(config.read_text().replace("dims: [ 15 ]", "dims: [ 14 ]"))
+    # When the bridge loads it, then it fails as Triton would at load, naming the tensor
+    with pytest.raises(ValueError, match="input features: dims"):
+        _ = sagemaker_bridge.ServedModel(repository).config
+
+
+def test_registering_twice_adds_no_version(local_aws: None) -> None:
+    client = boto3.client("sagemaker", region_name=REGION)
+    first = sagemaker_bridge.register_model_packages(client, group_name="g")
+    assert len(first) == len(sagemaker_bridge.serving.registry_entries()) >= 1
+    assert sagemaker_bridge.register_model_packages(client, group_name="g") == []
+    assert len(client.list_model_packages(ModelPackageGroupName="g")["ModelPackageSummaryList"]) == len(first)

@@ -6,6 +6,7 @@ metrics are read from Powertools' in-memory metric set (cleared around every tes
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 from collections.abc import Iterator
@@ -21,24 +22,34 @@ from aios.invoices import Invoice, InvoiceLine
 from aios.observability import metrics
 from aios.payables import (
     REQUEST,
+    Claim,
     Complete,
     Decide,
     FingerprintStore,
     Ladder,
     Policy,
     ScoreInput,
+    StepError,
     Validate,
+    claim,
     complete,
     decide,
     features,
     fingerprint,
     validate,
 )
-from infrastructure.platform.payables import POLICY_ENVIRONMENT
+from infrastructure.platform import PLATFORM
+from infrastructure.platform.payables import APPROVALS, POLICY_ENVIRONMENT
 
 LADDER = Ladder(remind_after_seconds=14400, escalate_after_seconds=72000, expire_after_seconds=172800)
 POLICY = Policy(auto_approval_limit=Decimal("5000"), anomaly_threshold=0.5, ladder=LADDER)
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+KEY = b"unit-payables-fingerprint-key-0123456789ab"
+
+
+def fingerprint_key() -> bytes:
+    """The fingerprint key source ``validate`` is given (the function's reads its secret)."""
+    return KEY
 
 
 @pytest.fixture(autouse=True)
@@ -120,7 +131,7 @@ def test_valid_invoice_has_its_features_and_no_duplicate() -> None:
     invoice = an_invoice(lines=[InvoiceLine(amount=Decimal("600.00")), InvoiceLine(amount=Decimal("400.00"))])
 
     # When it is validated
-    validated = validate(validating(invoice), FakeFingerprints())
+    validated = validate(validating(invoice), FakeFingerprints(), key=fingerprint_key)
 
     # Then it is valid, not a duplicate, and carries the model's features
     assert validated.outcome == "valid"
@@ -135,7 +146,7 @@ def test_totals_within_a_cent_of_rounding_are_accepted() -> None:
     invoice = an_invoice(lines=[InvoiceLine(amount=Decimal("999.99"))])
 
     # When / Then it is valid
-    assert validate(validating(invoice), FakeFingerprints()).outcome == "valid"
+    assert validate(validating(invoice), FakeFingerprints(), key=fingerprint_key).outcome == "valid"
 
 
 def test_totals_that_do_not_add_up_fail_validation() -> None:
@@ -144,7 +155,7 @@ def test_totals_that_do_not_add_up_fail_validation() -> None:
 
     # When it is validated / Then Validation.Failed says why
     with pytest.raises(ValidationFailed, match="totals do not add up") as raised:
-        validate(validating(invoice), FakeFingerprints())
+        validate(validating(invoice), FakeFingerprints(), key=fingerprint_key)
     assert raised.value.error_name == "Validation.Failed"
 
 
@@ -155,25 +166,25 @@ def test_business_key_other_than_the_workflows_fails_validation() -> None:
 
     # When it is validated / Then it fails, and the fingerprint is not claimed
     with pytest.raises(ValidationFailed, match="business key"):
-        validate(validating(invoice, business_key="erp:INV-1002"), store)
+        validate(validating(invoice, business_key="erp:INV-1002"), store, key=fingerprint_key)
     assert store.first == {}
 
 
 def test_same_vendor_amount_currency_and_date_under_another_key_is_a_duplicate() -> None:
     # Given an invoice already seen, and a re-keyed copy of it
     store = FakeFingerprints()
-    first = validate(validating(an_invoice("INV-1001")), store)
+    first = validate(validating(an_invoice("INV-1001")), store, key=fingerprint_key)
     copy = an_invoice("INV-1999")
 
     # When the copy is validated
-    validated = validate(validating(copy), store)
+    validated = validate(validating(copy), store, key=fingerprint_key)
 
     # Then it is flagged (not rejected) as a duplicate of the first
     assert first.duplicate_of is None
     assert validated.outcome == "valid"
     assert validated.duplicate_of == "erp:INV-1001"
     # ... and the first one validated again (a retried step) is not its own duplicate
-    assert validate(validating(an_invoice("INV-1001")), store).duplicate_of is None
+    assert validate(validating(an_invoice("INV-1001")), store, key=fingerprint_key).duplicate_of is None
 
 
 @pytest.mark.parametrize(
@@ -187,11 +198,13 @@ def test_same_vendor_amount_currency_and_date_under_another_key_is_a_duplicate()
 )
 def test_fingerprint_changes_with_vendor_amount_currency_or_date(change: dict[str, Any]) -> None:
     # Given two invoices that differ in one fingerprinted field / Then the fingerprints differ
-    assert fingerprint(an_invoice()) != fingerprint(an_invoice(**change))
+    assert fingerprint(an_invoice(), KEY) != fingerprint(an_invoice(**change), KEY)
     # ... while the invoice id, name and due date do not matter
-    assert fingerprint(an_invoice()) == fingerprint(
-        an_invoice("INV-2", vendor_name="Other name", due_date=None)
+    assert fingerprint(an_invoice(), KEY) == fingerprint(
+        an_invoice("INV-2", vendor_name="Other name", due_date=None), KEY
     )
+    # ... and it is keyed: another key, another fingerprint (no plain hash to test guesses against)
+    assert fingerprint(an_invoice(), KEY) != fingerprint(an_invoice(), b"another-key-0123456789abcdef-012345")
 
 
 # -- features ----------------------------------------------------------------------------------
@@ -468,4 +481,122 @@ def test_zero_amount_invoice_fails_validation(vendor_mean_log_amount: float | No
 
     # When it is validated / Then it is Validation.Failed, which the workflow rejects as invalid
     with pytest.raises(ValidationFailed):
-        validate(validating(invoice), FakeFingerprints())
+        validate(validating(invoice), FakeFingerprints(), key=fingerprint_key)
+
+
+# -- claim and retention -------------------------------------------------------------------------
+
+
+class _ConditionalCheckFailed(Exception):
+    pass
+
+
+class FakeDynamo:
+    """``put_item`` with ``attribute_not_exists(pk)`` and ``get_item``, on a dict."""
+
+    class exceptions:
+        ConditionalCheckFailedException = _ConditionalCheckFailed
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def put_item(self, *, TableName: str, Item: dict[str, Any], ConditionExpression: str) -> None:
+        assert ConditionExpression == "attribute_not_exists(pk)"
+        if Item["pk"]["S"] in self.items:
+            raise _ConditionalCheckFailed
+        self.items[Item["pk"]["S"]] = Item
+
+    def get_item(self, *, TableName: str, Key: dict[str, Any], ConsistentRead: bool) -> dict[str, Any]:
+        return {"Item": self.items[Key["pk"]["S"]]}
+
+
+def a_table(retention: int | None = 400) -> tuple[FingerprintStore, FakeDynamo]:
+    client = FakeDynamo()
+    store = FingerprintStore("approvals", client, retention=retention, clock=NOW.timestamp)  # type: ignore[arg-type]
+    return store, client
+
+
+def test_first_execution_claims_and_a_retry_of_it_still_holds_the_claim() -> None:
+    store, client = a_table()
+    first = claim(Claim(operation="claim", business_key="erp:INV-1", execution="arn:exec:a"), store)
+    again = claim(Claim(operation="claim", business_key="erp:INV-1", execution="arn:exec:a"), store)
+    other = claim(Claim(operation="claim", business_key="erp:INV-1", execution="arn:exec:b"), store)
+
+    assert (first.claimed, again.claimed) == (True, True)
+    assert (other.claimed, other.execution) == (False, "arn:exec:a")
+    item = client.items["claim#erp:INV-1"]
+    assert item["claimed_at"] == {"S": "2024-06-01T12:00:00.000Z"}
+
+
+def test_every_item_written_carries_the_declared_retention() -> None:
+    # Given the approvals table's retention from the description
+    days = APPROVALS.retention_days
+    assert days is not None
+    store, client = a_table(days)
+
+    # When a claim and a fingerprint are written
+    store.claim("erp:INV-1", "arn:exec:a")
+    store.first_seen("f" * 64, "erp:INV-1")
+
+    # Then both expire that many days after they were written (epoch seconds, DynamoDB TTL)
+    expected = {"N": str(int(NOW.timestamp()) + days * 86_400)}
+    assert [item[APPROVALS.ttl_attribute or ""] for item in client.items.values()] == [expected, expected]
+
+
+def test_no_declared_retention_writes_no_ttl() -> None:
+    store, client = a_table(None)
+    store.claim("erp:INV-1", "arn:exec:a")
+    assert "expires_at" not in client.items["claim#erp:INV-1"]
+
+
+def test_functions_that_write_the_approvals_table_get_its_retention() -> None:
+    for name in ("invoice-policy", "approval-request", "slack-interactions"):
+        environment = PLATFORM.function_environment(PLATFORM.function(name))
+        assert json.loads(environment[EnvVar.TABLE_RETENTION_DAYS.value].id) == {"approvals": 400}
+    assert EnvVar.TABLE_RETENTION_DAYS.value not in PLATFORM.function_environment(
+        PLATFORM.function("erp-connector")
+    )
+
+
+# -- the error of a failed invoice ----------------------------------------------------------------
+
+
+def test_failed_invoice_keeps_the_error_name_and_message_not_the_stack() -> None:
+    cause = json.dumps(
+        {
+            "errorMessage": "erp get_invoice: 404 invoice_not_found",
+            "errorType": "Connector.Rejected",
+            "stackTrace": ['  File "/var/task/handler.py", line 1'],
+        }
+    )
+    completed = complete(
+        Complete(
+            operation="complete",
+            business_key="erp:INV-1",
+            outcome="failed",
+            error=StepError(Error="Connector.Rejected", Cause=cause),
+        ),
+        now=NOW,
+    )
+    assert (completed.error, completed.error_cause) == (
+        "Connector.Rejected",
+        "erp get_invoice: 404 invoice_not_found",
+    )
+
+
+def test_workflow_closing_payload_with_an_error_parses() -> None:
+    request = REQUEST.validate_python(
+        {
+            "operation": "complete",
+            "business_key": "erp:INV-1001",
+            "outcome": "failed",
+            "route": None,
+            "received_at": "2024-06-01T11:59:00Z",
+            "error": {"Error": "States.Runtime", "Cause": "An error occurred"},
+        }
+    )
+    assert isinstance(request, Complete) and request.error is not None
+    paid = REQUEST.validate_python(
+        {"operation": "complete", "business_key": "erp:INV-1001", "outcome": "paid", "error": None}
+    )
+    assert isinstance(paid, Complete) and paid.error is None

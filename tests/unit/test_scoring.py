@@ -1,4 +1,5 @@
-"""aios.scoring: chunking, error mapping, breaker bookkeeping and lineage (fake client, no sockets)."""
+"""aios.scoring: KServe v2 tensors (binary and JSON), chunking, error mapping, breaker
+bookkeeping and lineage (fake client, no sockets)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import importlib.util
 import io
 import json
 import socket
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,17 +16,20 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from pydantic import TypeAdapter
 
+from aios.anomaly_features import FEATURE_NAMES, N_FEATURES, feature_row
 from aios.connectors import parse_request
 from aios.connectors.breaker import Permit, State
 from aios.errors import ConnectorCircuitOpen, ModelUnavailable, ValidationFailed
 from aios.scoring import (
+    BINARY_JSON,
     MAX_REQUEST_BYTES,
     MAX_ROWS_PER_REQUEST,
     InvoiceFeatures,
     ModelEndpoint,
     ScoringRequest,
-    chunk_rows,
-    encode_rows,
+    decode_response,
+    encode_request,
+    feature_matrix,
     map_client_error,
     score_invoices,
 )
@@ -59,24 +64,70 @@ def _no_sockets(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+def _output(**fields: Any) -> dict[str, Any]:
+    return {"name": "score", "datatype": "FP32", "shape": [1, 1], **fields}
+
+
+def _parse_request(body: bytes, content_type: str) -> tuple[list[list[float]], bool]:
+    """The features tensor of a KServe v2 request, decoded independently of aios.scoring."""
+    if content_type.startswith(BINARY_JSON + ";json-header-size="):
+        size = int(content_type.rsplit("=", 1)[1])
+        header = json.loads(body[:size])
+        (item,) = header["inputs"]
+        n, width = item["shape"]
+        assert item["parameters"]["binary_data_size"] == 4 * n * width == len(body) - size
+        flat = struct.unpack(f"<{n * width}f", body[size:])
+        binary = True
+    else:
+        assert content_type == "application/json"
+        header = json.loads(body)
+        (item,) = header["inputs"]
+        n, width = item["shape"]
+        flat = tuple(item["data"])
+        binary = False
+    assert item["name"] == "features" and item["datatype"] == "FP32" and width == N_FEATURES
+    return [list(flat[i * width : (i + 1) * width]) for i in range(n)], binary
+
+
 class FakeRuntime:
-    """Answers ``invoke_endpoint`` like SageMaker: one score per row, or a queued error."""
+    """Answers ``invoke_endpoint`` like SageMaker's Triton: one score per row (the first
+    feature, so tests see which row each score belongs to), or a queued error."""
 
     def __init__(self, *, version: str = "abc123def456", variant: str = "AllTraffic") -> None:
         self.version = version
         self.variant = variant
         self.calls: list[dict[str, Any]] = []
+        self.rows: list[list[list[float]]] = []
         self.errors: list[Exception] = []
 
     def invoke_endpoint(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(kwargs)
         if self.errors:
             raise self.errors.pop(0)
-        rows = json.loads(kwargs["Body"])
-        body = json.dumps({"model_version": self.version, "scores": [0.5] * len(rows)}).encode()
+        rows, binary = _parse_request(kwargs["Body"], kwargs["ContentType"])
+        self.rows.append(rows)
+        scores = [min(max(row[0] / 100, 0.0), 1.0) for row in rows]
+        output: dict[str, Any] = {"name": "score", "datatype": "FP32", "shape": [len(rows), 1]}
+        if binary:
+            blob = struct.pack(f"<{len(rows)}f", *scores)
+            output["parameters"] = {"binary_data_size": len(blob)}
+        else:
+            output["data"] = scores
+        header = json.dumps(
+            {
+                "model_name": "invoice-anomaly",
+                "model_version": str(int(self.version, 16)),
+                "outputs": [output],
+            }
+        ).encode()
+        body, content_type = (
+            (header + blob, f"{BINARY_JSON};json-header-size={len(header)}")
+            if binary
+            else (header, "application/json")
+        )
         return {
             "Body": io.BytesIO(body),
-            "ContentType": "application/json",
+            "ContentType": content_type,
             "InvokedProductionVariant": self.variant,
         }
 
@@ -126,65 +177,102 @@ def _load_serving() -> Any:
 def test_limits_match_the_model_serving_contract() -> None:
     serving = _load_serving()
     assert serving.MAX_REQUEST_BYTES == MAX_REQUEST_BYTES
-    assert serving.MAX_ROWS_PER_REQUEST == MAX_ROWS_PER_REQUEST
+    assert serving.MAX_BATCH_SIZE == MAX_ROWS_PER_REQUEST
+    assert (serving.INPUT_NAME, serving.OUTPUT_NAME) == ("features", "score")
 
 
-def test_identifiers_do_not_leave_the_function() -> None:
-    (row,) = encode_rows([InvoiceFeatures.model_validate(INVOICE)])
-    sent = json.loads(row)
-    assert "bank_account" not in sent and "invoice_id" not in sent
-    assert sent["amount"] == 2164.47 and sent["bank_account_changed"] is False
+def test_only_features_leave_the_function() -> None:
+    # The request carries the feature tensor: no identifier, no field name, no amount as typed.
+    body, content_type = encode_request(feature_matrix([InvoiceFeatures.model_validate(INVOICE)]), "binary")
+    assert b"GB15" not in body and b"INV-1" not in body and b"2164.47" not in body
+    (row,), binary = _parse_request(body, content_type)
+    assert binary and len(row) == len(FEATURE_NAMES)
 
 
-@pytest.mark.parametrize(
-    ("sizes", "max_bytes", "max_rows", "expected"),
-    [
-        ([10, 10, 10], 100, 10, [[0, 1, 2]]),  # everything fits: one body
-        ([10, 10, 10], 100, 2, [[0, 1], [2]]),  # the row limit splits
-        ([40, 40, 40], 100, 10, [[0, 1], [2]]),  # 2 + 40 + 1 + 40 = 83; a third would be 124
-        ([49, 48], 100, 10, [[0, 1]]),  # exactly 100 bytes: 2 + 49 + 1 + 48
-        ([49, 49], 100, 10, [[0], [1]]),  # 101 bytes: split
-    ],
-)
-def test_chunks_fill_greedily_up_to_both_limits(
-    sizes: list[int], max_bytes: int, max_rows: int, expected: list[list[int]]
-) -> None:
-    rows = [b"x" * size for size in sizes]
-    chunks = list(chunk_rows(rows, max_bytes=max_bytes, max_rows=max_rows))
-    assert [list(indices) for indices, _ in chunks] == expected
-    for indices, body in chunks:
-        assert len(body) <= max_bytes
-        assert body == b"[" + b",".join(rows[i] for i in indices) + b"]"
+@pytest.mark.parametrize("encoding", ["binary", "json"])
+def test_both_encodings_carry_the_shared_features(encoding: Any) -> None:
+    # Given the features of two invoices, computed with the code training uses
+    invoices = [
+        InvoiceFeatures.model_validate(INVOICE),
+        InvoiceFeatures.model_validate({**INVOICE, "amount": 9e3}),
+    ]
+    rows = feature_matrix(invoices)
+    assert rows[0] == feature_row(INVOICE)
+    # When they are encoded, then the decoded tensor is those rows (float32 on the binary path)
+    body, content_type = encode_request(rows, encoding)
+    decoded, _ = _parse_request(body, content_type)
+    assert [v for row in decoded for v in row] == pytest.approx([v for row in rows for v in row], rel=1e-6)
+    if encoding == "binary":
+        assert len(body) - int(content_type.rsplit("=", 1)[1]) == 4 * 2 * N_FEATURES
 
 
-def test_a_row_over_the_request_limit_is_a_validation_failure() -> None:
-    with pytest.raises(ValidationFailed):
-        list(chunk_rows([b"x" * 99], max_bytes=100))
+def test_binary_requests_are_much_smaller_than_json() -> None:
+    rows = feature_matrix([InvoiceFeatures.model_validate(INVOICE)] * 100)
+    binary, _ = encode_request(rows, "binary")
+    text, _ = encode_request(rows, "json")
+    assert len(binary) < len(text) / 2
 
 
 def test_a_big_batch_takes_few_calls_and_keeps_order_and_lineage() -> None:
     # Given 25 invoices and room for 10 per request
     runtime = FakeRuntime(variant="blue")
     breaker = FakeBreaker()
+    request = ScoringRequest.model_validate(
+        {
+            "items": [
+                {"business_key": f"erp:INV-{i}", "invoice": {**INVOICE, "amount": 100.0 + i}}
+                for i in range(25)
+            ]
+        }
+    )
     # When they are scored
-    result = score_invoices(_request(25), _endpoint(runtime, breaker, max_rows=10))
+    result = score_invoices(request, _endpoint(runtime, breaker, max_rows=10))
     # Then three calls carry them, in order, each score with its lineage
     assert result.invocations == 3 == len(runtime.calls)
-    assert [len(json.loads(call["Body"])) for call in runtime.calls] == [10, 10, 5]
+    assert [len(rows) for rows in runtime.rows] == [10, 10, 5]
     assert [s.business_key for s in result.scores] == [f"erp:INV-{i}" for i in range(25)]
+    expected = [feature_row({**INVOICE, "amount": 100.0 + i})[0] / 100 for i in range(25)]
+    assert [s.score for s in result.scores] == pytest.approx(expected, rel=1e-6)
     assert {(s.endpoint, s.variant, s.model_version) for s in result.scores} == {
         (ENDPOINT, "blue", "abc123def456")
     }
-    assert runtime.calls[0]["ContentType"] == "application/json"
+    assert runtime.calls[0]["ContentType"].startswith(BINARY_JSON + ";json-header-size=")
     assert breaker.successes == 3 and breaker.failures == 0
 
 
-def test_the_byte_limit_splits_a_batch() -> None:
-    runtime = FakeRuntime()
-    row_size = len(encode_rows([InvoiceFeatures.model_validate(INVOICE)])[0])
-    result = score_invoices(_request(10), _endpoint(runtime, max_request_bytes=2 + 4 * (row_size + 1)))
-    assert result.invocations == 3
-    assert all(len(call["Body"]) <= 2 + 4 * (row_size + 1) for call in runtime.calls)
+def test_the_json_path_scores_the_same() -> None:
+    binary = score_invoices(_request(3), _endpoint(FakeRuntime()))
+    text = score_invoices(_request(3), _endpoint(FakeRuntime(), encoding="json"))
+    assert [s.score for s in text.scores] == pytest.approx([s.score for s in binary.scores], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"not json", "application/json"),
+        (b'{"model_version": "1", "outputs": []}', "application/json"),
+        (
+            b'{"model_version":"1","outputs":[{"name":"score","datatype":"FP64","shape":[1,1],"data":[0.5]}]}',
+            "application/json",
+        ),
+        (
+            b'{"model_version":"1","outputs":[{"name":"score","datatype":"FP32","shape":[1,1],"data":[0.5]}]}',
+            BINARY_JSON,
+        ),
+        (
+            b'{"model_version":"1","outputs":[{"name":"score","datatype":"FP32","shape":[1,1],"parameters":{"binary_data_size":4}}]}',
+            BINARY_JSON + ";json-header-size=200",
+        ),
+    ],
+)
+def test_answers_that_break_the_contract(body: bytes, content_type: str) -> None:
+    with pytest.raises(ModelUnavailable):
+        decode_response(body, content_type, rows=1, endpoint=ENDPOINT)
+
+
+def test_the_triton_version_directory_is_the_hex_model_version() -> None:
+    body = json.dumps({"model_version": "265511624031639", "outputs": [_output(data=[0.25])]}).encode()
+    assert decode_response(body, "application/json", rows=1, endpoint=ENDPOINT) == ([0.25], "f17b3e08bd97")
 
 
 @pytest.mark.parametrize(
@@ -226,11 +314,15 @@ def test_timeouts_are_model_unavailable() -> None:
 
 def test_a_rejected_request_does_not_count_against_the_breaker() -> None:
     runtime = FakeRuntime()
-    runtime.errors = [_client_error("ModelError", 424, OriginalStatusCode=400)]
+    message = (
+        "unexpected shape for input 'features' for model 'invoice-anomaly'. Expected [-1,15], got [1,14]"
+    )
+    runtime.errors = [_client_error("ModelError", 424, OriginalStatusCode=400, OriginalMessage=message)]
     breaker = FakeBreaker()
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationFailed) as raised:
         score_invoices(_request(1), _endpoint(runtime, breaker))
     assert breaker.failures == 0 and breaker.successes == 1
+    assert message in str(raised.value)  # Triton's message reaches the operator
 
 
 def test_an_open_circuit_fails_fast_without_calling_the_endpoint() -> None:
@@ -243,7 +335,8 @@ def test_an_open_circuit_fails_fast_without_calling_the_endpoint() -> None:
 def test_an_answer_that_breaks_the_contract_is_model_unavailable() -> None:
     class Short(FakeRuntime):
         def invoke_endpoint(self, **kwargs: Any) -> dict[str, Any]:
-            return {"Body": io.BytesIO(b'{"model_version": "v", "scores": [0.1]}')}
+            one = json.dumps({"model_version": "1", "outputs": [_output(data=[0.1])]}).encode()
+            return {"Body": io.BytesIO(one), "ContentType": "application/json"}
 
     with pytest.raises(ModelUnavailable):
         score_invoices(_request(2), _endpoint(Short()))
@@ -251,9 +344,9 @@ def test_an_answer_that_breaks_the_contract_is_model_unavailable() -> None:
 
 def test_a_different_model_version_is_reported_not_hidden() -> None:
     # During a blue/green rollout the canary answers with the new version.
-    runtime = FakeRuntime(version="new000000000")
-    result = score_invoices(_request(1), _endpoint(runtime, expected_version="old000000000"))
-    assert result.scores[0].model_version == "new000000000"
+    runtime = FakeRuntime(version="0000000000ff")
+    result = score_invoices(_request(1), _endpoint(runtime, expected_version="000000000001"))
+    assert result.scores[0].model_version == "0000000000ff"
 
 
 def test_invalid_invoices_are_rejected_at_the_edge() -> None:

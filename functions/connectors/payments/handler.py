@@ -7,6 +7,8 @@ Operations:
   ``Idempotency-Key`` derived from the business key
 - ``get_payment_status`` ``{payment_id}`` -> the same result shape
 - ``cancel_payment`` ``{business_key, payment_id, reason?}`` -> the same result shape
+- ``find_payment`` ``{business_key}`` -> ``{business_key, found, payment_id, status}``: whether
+  the processor holds a payment for the business key (compensation after a failed create)
 
 Every result carries ``connector``, ``connector_version`` and ``operation``. Failures raise
 the errors of ``aios.errors`` (``Connector.Throttled``, ``Connector.Unavailable``,

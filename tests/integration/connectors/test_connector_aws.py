@@ -27,6 +27,9 @@ def s3(aws: None) -> Any:
     return client
 
 
+FINGERPRINT_KEY = b"aws-test-fingerprint-key-0123456789abcdef"
+
+
 @pytest.fixture
 def mail(s3: Any, secrets: Any, kit: dict[str, Any]) -> email.EmailConnector:
     ses = boto3.client("ses", region_name="eu-west-1")
@@ -36,6 +39,7 @@ def mail(s3: Any, secrets: Any, kit: dict[str, Any]) -> email.EmailConnector:
         ses_client=boto3.client("sesv2", region_name="eu-west-1"),
         s3_client=s3,
         documents=DocumentStore(BUCKET, s3),
+        fingerprint_key=lambda: FINGERPRINT_KEY,
         **kit,
     )
 
@@ -98,7 +102,7 @@ def test_parse_inbound_invoice_from_s3(mail: email.EmailConnector, s3: Any) -> N
         "190.00",
     )
     assert invoice.vendor_id == "domain:acme.example"
-    assert invoice.bank_account == bank_account_reference("DE89370400440532013000")
+    assert invoice.bank_account == bank_account_reference("DE89370400440532013000", FINGERPRINT_KEY)
     (ref,) = result.attachments
     assert ref.key.endswith(".pdf") and ref.size == len(b"%PDF-1.7 fake")
     assert DocumentStore(BUCKET, s3).get(ref) == b"%PDF-1.7 fake"

@@ -27,6 +27,7 @@ ERP_KEY = "erp-api-key-0123456789-SECRET"
 STRIPE_KEY = "sk_test_51Hxyz-SECRET-payments"
 SLACK_TOKEN = "xoxb-1111-2222-SECRETTOKEN"
 IBAN = "DE89 3704 0044 0532 0130 00"
+FINGERPRINT_KEY = b"contract-test-fingerprint-key-0123456789"
 
 
 def intent(status: str = "processing", amount: int = 123450, **extra: Any) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def erp_connector(api: FakeApi, secrets: Any, kit: dict[str, Any]) -> erp.ErpCon
             },
         },
     )
-    return erp.ErpConnector(**kit)
+    return erp.ErpConnector(**kit, fingerprint_key=lambda: FINGERPRINT_KEY)
 
 
 @pytest.fixture
@@ -285,7 +286,7 @@ def test_erp_get_invoice_maps_fields_and_sends_api_key(api: FakeApi, erp_connect
         "Acme GmbH",
         Decimal("1234.50"),
     )
-    assert invoice.bank_account == bank_account_reference(IBAN)
+    assert invoice.bank_account == bank_account_reference(IBAN, FINGERPRINT_KEY)
     assert IBAN not in result.model_dump_json()
     assert result.connector == "erp"
 

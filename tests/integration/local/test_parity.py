@@ -30,7 +30,7 @@ from infrastructure.local.deploy import (
     substitute,
 )
 from infrastructure.platform import PLATFORM
-from infrastructure.platform.model import ResourceAttribute, WorkflowSpec
+from infrastructure.platform.model import DEAD_LETTERS, ResourceAttribute, WorkflowSpec
 
 CFN_PREFIX = "aios-dev-"
 Template = dict[str, Any]
@@ -70,6 +70,15 @@ def _without_prefix(name: str) -> str:
     return name.removeprefix(CFN_PREFIX)
 
 
+def _ref_placeholder(resource: dict[str, Any]) -> str | None:
+    if resource["Type"] == "AWS::Events::EventBus":
+        return f"<bus:{_without_prefix(resource['Properties']['Name'])}:name>"
+    if resource["Type"] == "AWS::SQS::Queue":  # a queue's Ref is its URL
+        assert resource["Properties"]["QueueName"] == CFN_PREFIX + DEAD_LETTERS, resource
+        return f"<queue:{DEAD_LETTERS}:url>"
+    return None
+
+
 def cfn_placeholder(value: Any, resources: Template) -> str:
     """What a CloudFormation substitution value stands for, as a canonical placeholder."""
     if isinstance(value, str):
@@ -85,10 +94,8 @@ def cfn_placeholder(value: Any, resources: Template) -> str:
             return f"<function:{_without_prefix(resource['Properties']['FunctionName'])}:arn>"
         if resource["Type"] == "AWS::Events::EventBus":
             return f"<bus:{_without_prefix(resource['Properties']['Name'])}:arn>"
-    if "Ref" in value:
-        resource = resources[value["Ref"]]
-        if resource["Type"] == "AWS::Events::EventBus":
-            return f"<bus:{_without_prefix(resource['Properties']['Name'])}:name>"
+    if "Ref" in value and (found := _ref_placeholder(resources[value["Ref"]])):
+        return found
     if "Fn::Join" in value:
         joined = "".join(p if isinstance(p, str) else f"<{p.get('Ref')}>" for p in value["Fn::Join"][1])
         match = re.fullmatch(

@@ -1,7 +1,8 @@
 """The sandbox providers of the local mode, driven by the real connector Lambdas.
 
-One ``aios local up`` (default platform) for the module; the connectors read the secrets the
-local deploy created, which point at ``{api}/_sandbox/<connector>``.
+One ``aios local up`` for the module, on the default platform plus the catalog connectors it
+does not deploy (``catalog_platform.py``); the connectors read the secrets the local deploy
+created, which point at ``{api}/_sandbox/<connector>``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ CHANNEL = "C0APPROVALS"
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalProcess]:
-    process = LocalProcess.start(env=ENV)
+    process = LocalProcess.start(env=ENV, platform="tests/integration/local/catalog_platform.py:PLATFORM")
     try:
         yield process
     finally:
@@ -34,7 +35,10 @@ def local() -> Iterator[LocalProcess]:
 
 
 @pytest.fixture(autouse=True)
-def _reset(local: LocalProcess) -> None:
+def _reset(request: pytest.FixtureRequest) -> None:
+    if "local" not in request.fixturenames:
+        return  # an in-process Sandbox test: no local mode to reset
+    local: LocalProcess = request.getfixturevalue("local")
     status, _ = local.sandbox("POST", "reset")
     assert status == 200
 
@@ -72,7 +76,8 @@ def test_seed_catalog_is_deterministic_with_planted_anomalies() -> None:
     }
     first = catalog.invoices[0]
     assert first["business_key"] == "erp:INV-2001"
-    assert first["bank_account"].startswith("sha256:")
+    # Raw, as an ERP holds it: the ERP connector references it under the fingerprint key.
+    assert first["bank_account"][:2].isalpha() and not first["bank_account"].startswith("hmac-sha256:")
     assert {"vendor_mean_log_amount", "vendor_currency", "vendor_tax_rate"} <= set(first)
 
 
@@ -170,6 +175,67 @@ def test_payment_created_once_per_business_key(local: LocalProcess) -> None:
         {"operation": "cancel_payment", "business_key": "erp:INV-2006", "payment_id": first["payment_id"]},
     )
     assert error is None and canceled["status"] == "canceled", canceled
+
+
+def test_payment_created_before_the_call_failed_is_found_and_cancelled(local: LocalProcess) -> None:
+    # Given a processor that accepts the payment, then answers 500 (a 5xx after commit)
+    local.sandbox_faults({"payments": {"status": 500, "times": 1, "after_commit": True}})
+
+    # When the connector creates the payment
+    error, failed = invoke(local, "payments-connector", payment("erp:INV-2008", "INV-2008"))
+
+    # Then the call failed, yet the processor holds the payment
+    assert error == "Unhandled" and failed["errorType"] == "Connector.Unavailable", failed
+    [intent] = local.payment_intents()
+    # ... which the lookup by business key finds (and no other invoice's payment)
+    error, found = invoke(
+        local, "payments-connector", {"operation": "find_payment", "business_key": "erp:INV-2008"}
+    )
+    assert error is None, found
+    assert (found["found"], found["payment_id"], found["status"]) == (True, intent["id"], intent["status"])
+    error, none = invoke(
+        local, "payments-connector", {"operation": "find_payment", "business_key": "erp:INV-2009"}
+    )
+    assert error is None and none["found"] is False and none["payment_id"] is None, none
+    # ... and cancels
+    error, canceled = invoke(
+        local,
+        "payments-connector",
+        {"operation": "cancel_payment", "business_key": "erp:INV-2008", "payment_id": found["payment_id"]},
+    )
+    assert error is None and canceled["status"] == "canceled", canceled
+
+
+def test_sandbox_search_answers_stripe_metadata_queries() -> None:
+    # Given two intents of two business keys, created in-process
+    sandbox = Sandbox()
+    for key in ("erp:INV-1", "erp:INV-2"):
+        form = urllib.parse.urlencode({"amount": "100", "currency": "eur", "metadata[business_key]": key})
+        status, _, _ = sandbox.handle(
+            "POST",
+            "/_sandbox/payments/v1/payment_intents",
+            "",
+            [("authorization", "Bearer sk")],
+            form.encode(),
+        )
+        assert status == 200
+
+    def search(query: str) -> tuple[int, Any]:
+        status, _, body = sandbox.handle(
+            "GET",
+            "/_sandbox/payments/v1/payment_intents/search",
+            urllib.parse.urlencode({"query": query}),
+            [("authorization", "Bearer sk")],
+            b"",
+        )
+        return status, json.loads(body)
+
+    # Then a metadata query finds exactly the matching one, in Stripe's search_result shape
+    status, found = search("metadata['business_key']:'erp:INV-2'")
+    assert status == 200 and found["object"] == "search_result"
+    assert [i["metadata"]["business_key"] for i in found["data"]] == ["erp:INV-2"]
+    assert search("metadata['business_key']:'erp:INV-3'")[1]["data"] == []
+    assert search("amount>10")[0] == 400
 
 
 def test_stripe_idempotency_key_over_http(local: LocalProcess) -> None:

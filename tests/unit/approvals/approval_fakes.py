@@ -124,7 +124,7 @@ class FakeStore:
         from pydantic import SecretStr  # noqa: PLC0415
 
         current = self.items.get(approval_id)
-        if current is None or current.status not in expected or current.delivered:
+        if current is None or current.status not in expected:
             raise self._conflict(approval_id)
         update: dict[str, Any] = {"task_token": SecretStr(token), "lineage": lineage, "updated_at": now}
         if allowed is not None:
@@ -147,14 +147,9 @@ class FakeStore:
     def mark_delivered(self, approval_id: str, *, now: str) -> None:
         self._put(self.items[approval_id], delivered=True, updated_at=now)
 
-    def revert(self, approval_id: str, *, decided_by: str, now: str) -> None:
-        current = self.items[approval_id]
-        if current.decided_by == decided_by and not current.delivered:
-            self._put(current, status=Status.PENDING, decided_by=None, decided_at=None, updated_at=now)
-
     def expire(self, approval_id: str, *, now: str, expected: frozenset[Status]) -> Approval:
         current = self.items.get(approval_id)
-        if current is None or current.status not in expected or current.delivered:
+        if current is None or current.status not in expected:
             raise self._conflict(approval_id)
         return self._put(current, status=Status.EXPIRED, updated_at=now)
 

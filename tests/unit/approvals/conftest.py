@@ -77,7 +77,6 @@ class World:
         )
         self.requests = ApprovalRequests(
             store=self.store,
-            responder=self.responder,
             config=self.config,
             slack_port=self.slack,
             lineage=self.lineage,

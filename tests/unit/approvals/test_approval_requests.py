@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aios.approvals.models import Status, approval_id_for
 from aios.connectors.catalog.slack import PostApprovalRequest, PostReminder, UpdateDecision
-from aios.errors import ConnectorThrottled, ValidationFailed
+from aios.errors import ApprovalDecided, ConnectorThrottled, ValidationFailed
 from tests.unit.approvals.approval_fakes import (
     APPROVER,
     APPROVER_2,
@@ -165,21 +167,42 @@ def test_reminder_without_an_approval_is_refused(world: World) -> None:
         world.requests.handle(stage_event("reminder", TOKEN_2))
 
 
-def test_decision_made_while_no_token_was_valid_goes_to_the_next_stage(world: World) -> None:
+def test_decision_made_while_no_token_was_valid_ends_the_next_stage(world: World) -> None:
     # Given a click decided, but the request task had timed out before delivery
     world.requests.handle(stage_event("request"))
     world.store.decide(APPROVAL_ID, decision="approved", decided_by=APPROVER, now="t")
 
     # When the reminder stage starts with a new token
-    result = world.requests.handle(stage_event("reminder", TOKEN_2))
+    with pytest.raises(ApprovalDecided) as raised:
+        world.requests.handle(stage_event("reminder", TOKEN_2))
 
-    # Then the decision completes the reminder's task at once, and no reminder is posted
-    assert result["status"] == "approved"
-    [call] = world.responder.calls
-    assert call["token"] == TOKEN_2
-    assert call["output"]["approver"] == f"slack:{APPROVER}"
-    assert world.store.items[APPROVAL_ID].delivered
+    # Then it fails at once with Approval.Decided (the workflow follows the recorded outcome),
+    # keeps no token, sends nothing and posts no reminder
+    assert type(raised.value).__name__ == "Approval.Decided"
+    assert world.store.items[APPROVAL_ID].token() == TOKEN
+    assert world.responder.calls == []
     assert not any(isinstance(r, PostReminder) for r in world.slack.requests)
+    # ... and the outcome stage returns the decision
+    outcome = world.requests.handle(stage_event("outcome", token=None))
+    assert outcome == {"approval_id": APPROVAL_ID, "status": "approved", "decision": "approved"}
+
+
+def test_outcome_of_a_pending_approval_is_refused(world: World) -> None:
+    # A stage raises Approval.Decided only for a settled approval; pending never comes back.
+    world.requests.handle(stage_event("request"))
+    with pytest.raises(ValidationFailed):
+        world.requests.handle(stage_event("outcome", token=None))
+
+
+def test_request_stamps_the_declared_retention(world: World) -> None:
+    # Given approvals kept 400 days (the description's retention for the table)
+    world.requests.config = replace(world.config, retention_days=400)
+
+    # When the request stage creates the approval
+    world.requests.handle(stage_event("request"))
+
+    # Then the item expires 400 days after it was written
+    assert world.store.items[APPROVAL_ID].expires_at == int(world.now) + 400 * 86_400
 
 
 def test_token_never_logged(world: World, log_lines: LogLines) -> None:
@@ -192,3 +215,24 @@ def test_token_never_logged(world: World, log_lines: LogLines) -> None:
     for token in (TOKEN, TOKEN_2, TOKEN_3):
         assert token not in log_lines.text()
         assert token[-40:] not in log_lines.text()
+
+
+def test_reminder_before_the_request_stored_its_message_posts_the_request(world: World) -> None:
+    # Given a request stage whose task timed out before it posted (a slow cold start): the
+    # approval exists, pending, without a message
+    world.slack.fail_with = ConnectorThrottled("429", connector="slack")
+    with pytest.raises(ConnectorThrottled):
+        world.requests.handle(stage_event("request"))
+    world.slack.fail_with = None
+    assert world.store.items[APPROVAL_ID].ts is None
+
+    # When the reminder stage runs
+    result = world.requests.handle(stage_event("reminder", TOKEN_2))
+
+    # Then it posts the request (so the buttons exist) and the reminder in its thread
+    assert result["status"] == "pending"
+    posted, reminder = world.slack.requests
+    assert isinstance(posted, PostApprovalRequest) and isinstance(reminder, PostReminder)
+    assert world.store.items[APPROVAL_ID].ts is not None
+    assert reminder.thread_ts == world.store.items[APPROVAL_ID].ts
+    assert world.store.items[APPROVAL_ID].token() == TOKEN_2

@@ -225,7 +225,7 @@ def test_click_between_stages_is_held_for_the_next_stage(requested: World) -> No
     # When the approver clicks
     reply = click(requested, click_body("approve", APPROVAL_ID))
 
-    # Then the decision stands, undelivered, for the next stage to deliver
+    # Then the decision stands, recorded, for the next stage to follow
     assert reply.status_code == 200
     assert reply.body == {"status": "approved", "approval_id": APPROVAL_ID}
     assert requested.store.items[APPROVAL_ID].status is Status.APPROVED
@@ -242,18 +242,44 @@ def test_expiry_returns_a_held_decision_instead_of_expiring(requested: World) ->
 
     # Then the workflow gets the approver's decision, not an expiry
     assert result["decision"] == "rejected"
+    assert requested.store.items[APPROVAL_ID].status is Status.REJECTED
+
+
+def test_expiry_follows_a_decision_even_once_it_was_sent_to_a_task(requested: World) -> None:
+    # Given a decision that Step Functions accepted, but whose task never completed (the
+    # local interpreter dropped responses sent before the task's invoke returned)
+    assert click(requested, click_body("approve", APPROVAL_ID)).body["status"] == "approved"
     assert requested.store.items[APPROVAL_ID].delivered
 
+    # When the ladder nevertheless reaches its expiry step
+    result = requested.requests.handle(stage_event("expire", token=None))
 
-def test_step_functions_unreachable_undoes_the_decision(requested: World) -> None:
+    # Then the workflow acts on the recorded decision, and the message is not marked expired
+    assert result == {"approval_id": APPROVAL_ID, "status": "approved", "decision": "approved"}
+    assert not [
+        r for r in requested.slack.requests if isinstance(r, UpdateDecision) and r.decision == "expired"
+    ]
+
+
+def test_step_functions_unreachable_keeps_the_recorded_decision(requested: World) -> None:
+    # Given Step Functions cannot be reached
     requested.responder.broken = True
 
+    # When the approver clicks
     reply = click(requested, click_body("approve", APPROVAL_ID))
 
-    assert reply.status_code == 503
-    assert requested.store.items[APPROVAL_ID].status is Status.PENDING
+    # Then the click is acknowledged: the decision is recorded and stays the outcome
+    assert reply.body == {"status": "approved", "approval_id": APPROVAL_ID}
+    assert requested.store.items[APPROVAL_ID].status is Status.APPROVED
+    assert not requested.store.items[APPROVAL_ID].delivered
+    # ... a second click cannot change it, and the ladder's next step follows it
     requested.responder.broken = False
-    assert click(requested, click_body("approve", APPROVAL_ID)).body["status"] == "approved"
+    assert click(requested, click_body("reject", APPROVAL_ID)).body == {
+        "status": "already_decided",
+        "approval_id": APPROVAL_ID,
+        "decision": "approved",
+    }
+    assert requested.requests.handle(stage_event("outcome", token=None))["decision"] == "approved"
 
 
 def test_message_update_failure_does_not_undo_the_decision(requested: World) -> None:

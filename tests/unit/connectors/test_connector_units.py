@@ -39,6 +39,7 @@ from aios.errors import (
 from aios.invoices import Invoice
 
 CONTEXT = CallContext(connector="payments", operation="create_payment", target="api.example.com")
+FINGERPRINT_KEY = b"unit-test-fingerprint-key-0123456789abcdef"
 
 
 def response(status: int, body: object = None, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -228,7 +229,7 @@ def test_erp_field_mapping_round_trip() -> None:
     body = {"number": "INV-9", "supplier": {"id": "V-1"}, "vendor_name": "Acme", "total": "100.00",
             "currency": "USD", "invoice_date": "2024-01-02",
             "bank_account": "GB33BUKB20201555555555"}  # fmt: skip
-    invoice = erp.invoice_from_erp(body, config, CONTEXT)
+    invoice = erp.invoice_from_erp(body, config, CONTEXT, account_key=lambda: FINGERPRINT_KEY)
     assert invoice.business_key == "erp:INV-9" and invoice.bank_account is not None
     out = erp.invoice_to_erp(invoice, config)
     assert out["number"] == "INV-9" and out["supplier"] == {"id": "V-1"} and out["total"] == "100.00"
@@ -257,7 +258,9 @@ def test_mime_parsing_of_an_inbound_invoice() -> None:
     parsed = email.parse_message(message.as_bytes())
 
     parts = email.attachments(parsed)
-    invoice, problems = email.invoice_from_message(parsed, parts, source="email")
+    invoice, problems = email.invoice_from_message(
+        parsed, parts, source="email", account_key=lambda: FINGERPRINT_KEY
+    )
 
     assert problems == []
     assert invoice is not None
@@ -274,7 +277,9 @@ def test_mime_json_attachment_wins_and_problems_are_named() -> None:
                            maintype="application", subtype="json", filename="inv.json")  # fmt: skip
     parsed = email.parse_message(message.as_bytes())
 
-    invoice, problems = email.invoice_from_message(parsed, email.attachments(parsed), source="email")
+    invoice, problems = email.invoice_from_message(
+        parsed, email.attachments(parsed), source="email", account_key=lambda: FINGERPRINT_KEY
+    )
 
     assert invoice is None and problems == ["invoice_date"]
 

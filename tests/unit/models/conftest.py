@@ -6,17 +6,16 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-MODEL_ROOT = Path(__file__).resolve().parents[3] / "models" / "invoice-anomaly"
-for _path in (MODEL_ROOT, MODEL_ROOT / "code"):
+REPO = Path(__file__).resolve().parents[3]
+MODEL_ROOT = REPO / "models" / "invoice-anomaly"
+for _path in (MODEL_ROOT, REPO / "layers" / "aios" / "python"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import inference as inference_module  # noqa: E402
 import train  # noqa: E402
 
 
@@ -35,13 +34,3 @@ def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("invoice-model")
     train.train(out, train.TrainConfig(n_train=20_000, epochs=12))
     return out
-
-
-@pytest.fixture(scope="session")
-def inference() -> ModuleType:
-    return inference_module
-
-
-@pytest.fixture(scope="session")
-def loaded_model(trained_model_dir: Path, inference: ModuleType) -> Any:
-    return inference.model_fn(str(trained_model_dir))

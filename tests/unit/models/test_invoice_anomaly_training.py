@@ -7,9 +7,27 @@ from pathlib import Path
 import evaluate
 import numpy as np
 import pytest
+import serving
 import train
-from features import N_FEATURES, featurize
+from export import onnx_model
 from generate import ANOMALY_KINDS, generate
+from network import load_arrays
+from onnx import ModelProto
+
+from aios.anomaly_features import N_FEATURES
+
+
+def _onnx(model_dir: Path, tmp: Path) -> Path:
+    arrays, meta = load_arrays(model_dir)
+    model: ModelProto = onnx_model(
+        arrays,
+        model_version=str(meta["model_version"]),
+        input_name=serving.INPUT_NAME,
+        output_name=serving.OUTPUT_NAME,
+    )
+    path = tmp / "model.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
 
 
 def test_generator_is_seeded_and_plants_about_five_percent() -> None:
@@ -36,8 +54,8 @@ def test_same_seed_trains_identical_weights(tmp_path: Path) -> None:
     )
 
 
-def test_held_out_auc_at_least_095(trained_model_dir: Path) -> None:
-    report = evaluate.evaluate(trained_model_dir, n=10_000)
+def test_held_out_auc_at_least_095(trained_model_dir: Path, tmp_path: Path) -> None:
+    report = evaluate.evaluate(_onnx(trained_model_dir, tmp_path), n=10_000)
     assert report.auc >= 0.95
     assert report.precision >= 0.6
 
@@ -59,7 +77,7 @@ def test_precision_at_rate() -> None:
 
 
 def test_features_have_fixed_width_and_dtype() -> None:
-    x = featurize(generate(50, seed=1).invoices)
+    x = train.featurize(generate(50, seed=1).invoices)
     assert x.shape == (50, N_FEATURES)
     assert x.dtype == np.float32
     assert x.flags.c_contiguous

@@ -10,7 +10,7 @@ from statelint.linter import Linter
 
 from aios import events
 from aios.errors import ERROR_NAMES
-from infrastructure.asl_policy import states, violations
+from infrastructure.asl_policy import function_timeouts, states, violations, workflow_violations
 from infrastructure.platform import PLATFORM
 from infrastructure.platform.model import STATEMACHINES_DIR, WorkflowSpec
 
@@ -80,9 +80,9 @@ def test_every_state_has_a_comment(path: Path) -> None:
         assert state.get("Comment"), f"{path.name}: state {name!r} has no Comment for operators"
 
 
-@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
-def test_tasks_keep_the_failure_handling_policy(path: Path) -> None:
-    assert violations(json.loads(path.read_text())) == []
+@pytest.mark.parametrize("workflow", PLATFORM.workflows, ids=lambda w: w.name)
+def test_tasks_keep_the_failure_handling_policy(workflow: WorkflowSpec) -> None:
+    assert workflow_violations(PLATFORM, workflow) == []
 
 
 def test_policy_catches_each_kind_of_violation() -> None:
@@ -93,15 +93,79 @@ def test_policy_catches_each_kind_of_violation() -> None:
             "Call": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "HeartbeatSecondsPath": "$.ladder.seconds",
                 "Retry": [{"ErrorEquals": ["States.ALL"]}],
+                "Next": "Wait",
+            },
+            "Wait": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "TimeoutSecondsPath": "$.ladder.seconds",
+                "HeartbeatSecondsPath": "$.ladder.seconds",
+                "Next": "Beat",
+            },
+            "Beat": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "TimeoutSeconds": 60,
+                "HeartbeatSeconds": 60,
+                "Next": "Invoke",
+            },
+            "Invoke": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "${ModelInvokeFunctionArn}"},
+                "TimeoutSeconds": 180,
                 "End": True,
-            }
+            },
         },
     }
     # Then each rule reports it
-    assert violations(definition) == [
+    assert violations(definition, function_timeouts={"${ModelInvokeFunctionArn}": 180}) == [
         "'Call': Task has no TimeoutSeconds",
-        "'Call': callback Task has no HeartbeatSeconds",
         "'Call': Retry[0] has no MaxDelaySeconds",
         "'Call': Retry[0] has no JitterStrategy FULL",
+        "'Wait': HeartbeatSecondsPath equals TimeoutSecondsPath (heartbeat must be shorter)",
+        "'Beat': HeartbeatSeconds 60 is not below TimeoutSeconds 60",
+        "'Invoke': TimeoutSeconds 180 does not exceed ${ModelInvokeFunctionArn}'s own timeout of 180 s",
     ]
+
+
+def test_function_timeouts_come_from_the_description() -> None:
+    # Given the accounts-payable workflow of the default platform
+    workflow = PLATFORM.workflow("accounts-payable")
+    # Then every function it may invoke is known with the timeout the description declares
+    timeouts = function_timeouts(PLATFORM, workflow)
+    assert timeouts["${ModelInvokeFunctionArn}"] == PLATFORM.function("model-invoke").timeout_seconds
+    assert set(timeouts) == {
+        f"${{{''.join(p.capitalize() for p in f.split('-'))}FunctionArn}}" for f in workflow.functions
+    }
+
+
+def test_a_lambda_task_no_longer_than_its_function_fails_the_policy() -> None:
+    # Given a description whose model-invoke may run as long as the Score task waits
+    workflow = PLATFORM.workflow("accounts-payable")
+    [score] = [s for _, s in states(json.loads(workflow.read_definition())) if "ModelInvoke" in json.dumps(s)]
+    slower = PLATFORM.model_copy(
+        update={
+            "functions": tuple(
+                f.model_copy(update={"timeout_seconds": score["TimeoutSeconds"]})
+                if f.name == "model-invoke"
+                else f
+                for f in PLATFORM.functions
+            )
+        }
+    )
+    # Then the policy names the state
+    [found] = workflow_violations(slower, workflow)
+    assert found.startswith("'Score with the anomaly model': TimeoutSeconds")
+
+
+def test_callback_tasks_declare_no_heartbeat_nobody_sends() -> None:
+    # The approval stages never call SendTaskHeartbeat: a heartbeat would only time them out early.
+    definition = json.loads(PLATFORM.workflow("accounts-payable").read_definition())
+    callbacks = [s for _, s in states(definition) if str(s.get("Resource", "")).endswith(".waitForTaskToken")]
+    assert callbacks
+    for state in callbacks:
+        assert "HeartbeatSeconds" not in state
+        assert "HeartbeatSecondsPath" not in state

@@ -28,6 +28,8 @@ class EnvVar(StrEnum):
     SECRETS_PREFIX = "AIOS_SECRETS_PREFIX"
     #: JSON object ``{source: scheme}`` of the webhook sources, from the platform description.
     WEBHOOK_SOURCES = "AIOS_WEBHOOK_SOURCES"
+    #: JSON object ``{table id: days}``: how long the items a function writes are kept (TTL).
+    TABLE_RETENTION_DAYS = "AIOS_TABLE_RETENTION_DAYS"
     APPROVAL_CHANNEL = "AIOS_APPROVAL_CHANNEL"
     APPROVERS = "AIOS_APPROVERS"
     ESCALATION_APPROVERS = "AIOS_ESCALATION_APPROVERS"
@@ -64,6 +66,7 @@ class Settings(BaseModel):
     audit_bucket: str | None = None
     secrets_prefix: str = "aios"
     webhook_sources: str | None = None
+    table_retention_days: str | None = None
     approval_channel: str | None = None
     approvers: str | None = None  # comma-separated Slack user ids
     escalation_approvers: str | None = None

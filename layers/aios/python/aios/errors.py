@@ -92,6 +92,14 @@ class ApprovalRejected(AiosError):
     error_name = "Approval.Rejected"
 
 
+class ApprovalDecided(AiosError):
+    """An approval stage found the approval no longer pending (a decision, or the expiry, is
+    recorded in the approvals table): the stage fails at once and the workflow follows the
+    recorded outcome instead of waiting for a task token that may never be answered."""
+
+    error_name = "Approval.Decided"
+
+
 ALL_ERRORS: tuple[type[AiosError], ...] = (
     ConnectorThrottled,
     ConnectorUnavailable,
@@ -101,6 +109,7 @@ ALL_ERRORS: tuple[type[AiosError], ...] = (
     ModelUnavailable,
     ValidationFailed,
     ApprovalRejected,
+    ApprovalDecided,
 )
 
 #: The names ASL files may use in ``ErrorEquals`` besides ``States.*``.

@@ -4,8 +4,9 @@ Connectors map their system's shape onto ``Invoice`` explicitly (the ERP connect
 configurable field mapping, the email connector from an inbound message); workflows, the
 anomaly model and lineage only ever see this model.
 
-Personal and account data stays out: ``bank_account`` is a reference (``sha256:<hex>`` of the
-normalised account number, see ``bank_account_reference``), never the raw number.
+Personal and account data stays out: ``bank_account`` is a reference (``hmac-sha256:<hex>``
+of the normalised account number under the platform's fingerprint key, see
+``bank_account_reference`` and ``aios.fingerprints``), never the raw number.
 
 The optional vendor-context fields are features the anomaly model scores with; the
 workflow fills them from vendor history before scoring, connectors leave them ``None``.
@@ -13,12 +14,13 @@ workflow fills them from vendor history before scoring, connectors leave them ``
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from aios.fingerprints import keyed_digest
 
 #: ``<source>:<id as the source knows it>``, e.g. ``erp:INV-1001``.
 BusinessKey = Annotated[
@@ -29,8 +31,11 @@ BusinessKey = Annotated[
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 #: An amount in major units (``1234.50``), exact.
 Money = Annotated[Decimal, Field(max_digits=18, decimal_places=4, ge=0)]
-#: A reference to a bank account: ``sha256:<hex>`` or an opaque ``ref:<id>`` of a vault.
-BankAccountRef = Annotated[str, Field(pattern=r"^(sha256:[0-9a-f]{64}|ref:[A-Za-z0-9._-]{1,128})$")]
+#: A reference to a bank account: ``hmac-sha256:<hex>`` (keyed, ``bank_account_reference``)
+#: or an opaque ``ref:<id>`` of a vault.
+BankAccountRef = Annotated[str, Field(pattern=r"^(hmac-sha256:[0-9a-f]{64}|ref:[A-Za-z0-9._-]{1,128})$")]
+#: What a value already in reference form starts with (connectors pass those through).
+BANK_ACCOUNT_REFERENCE_PREFIXES = ("hmac-sha256:", "ref:")
 Identifier = Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -39,13 +44,15 @@ def business_key(source: str, invoice_id: str) -> str:
     return f"{source}:{invoice_id}"
 
 
-def bank_account_reference(raw: str) -> str:
-    """The reference stored instead of a raw account number (IBAN or local format).
+def bank_account_reference(raw: str, key: bytes) -> str:
+    """The reference stored instead of a raw account number (IBAN or local format): an
+    HMAC under the fingerprint ``key`` (``aios.fingerprints``), never a plain hash, which
+    the small space of account numbers would let anyone reverse.
 
     Spaces and case are normalised first, so ``DE89 3704 ...`` and ``de893704...`` agree.
     """
     normalised = "".join(raw.split()).upper()
-    return "sha256:" + hashlib.sha256(normalised.encode()).hexdigest()
+    return "hmac-sha256:" + keyed_digest(key, normalised)
 
 
 class InvoiceLine(BaseModel):

@@ -9,6 +9,11 @@ plus the connector, model and human decision that produced the output.
 Keys (platform description, table ``lineage``): ``pk`` = execution ARN, ``sk`` =
 ``<entered-at>#<state>`` so all steps of one execution sort in order and a retried step
 overwrites its own record; GSI ``by-business-key`` gives an invoice's whole story.
+
+Every time in lineage has one format, AWS's ``$$.State.EnteredTime`` format
+``YYYY-MM-DDTHH:MM:SS.mmmZ`` (``lineage_time``), so keys sort and parse alike whoever wrote
+them. A failed item's closing record keeps the error's name and its message, cut before any
+payload (``failure``), never the input that caused it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,7 +47,46 @@ _RESULT_FIELDS = (
     "approver",
     "decision",
     "outcome",
+    "error",
+    "error_cause",
 )
+#: The longest error message lineage keeps.
+MAX_CAUSE_CHARS = 240
+
+
+def lineage_time(value: str | float | datetime) -> str:
+    """``2019-03-26T20:14:13.192Z``: any ISO 8601 time (``Z`` or an offset, any precision) or
+    epoch seconds, in UTC with milliseconds, as Step Functions writes ``EnteredTime``."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float):
+        moment = datetime.fromtimestamp(value, UTC)
+    else:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def failure(error: str | None, cause: str | None) -> tuple[str | None, str | None]:
+    """The error name and a cause fit for lineage: a Lambda error's ``errorMessage`` (never its
+    stack trace), cut before the first JSON payload an interpreter message may quote
+    (``States.Runtime`` quotes the state input), at most ``MAX_CAUSE_CHARS``."""
+    if not cause:
+        return error, None
+    message = cause
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, Mapping) and isinstance(parsed.get("errorMessage"), str):
+        message = parsed["errorMessage"]
+    elif isinstance(parsed, Mapping | list):
+        message = ""
+    for opening in ("{", "["):
+        message = message.split(opening, 1)[0]
+    message = " ".join(message.split())[:MAX_CAUSE_CHARS].rstrip(" '\"")
+    return error, message or None
 
 
 class LineageContext(BaseModel):
@@ -75,6 +120,8 @@ class LineageRecord(BaseModel):
     approver: str | None = None
     decision: str | None = None
     outcome: str | None = None
+    error: str | None = None
+    error_cause: str | None = None
 
     def item(self) -> dict[str, Any]:
         """The DynamoDB item (attribute values), without empty attributes."""
@@ -106,11 +153,12 @@ def build_record(
     context: LineageContext, request: Mapping[str, Any], result: Mapping[str, Any]
 ) -> LineageRecord:
     kept = {name: str(result[name]) for name in _RESULT_FIELDS if result.get(name) is not None}
+    entered_at = lineage_time(context.entered_at)
     return LineageRecord(
         pk=context.execution,
-        sk=f"{context.entered_at}#{context.state}",
+        sk=f"{entered_at}#{context.state}",
         business_key=context.business_key,
-        recorded_at=context.entered_at,
+        recorded_at=entered_at,
         workflow=context.workflow,
         state=context.state,
         input_digest=digest(request),

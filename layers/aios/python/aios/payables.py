@@ -2,19 +2,26 @@
 
 Served by the ``invoice-policy`` function, one operation per workflow step:
 
+- ``claim``: the first execution for a business key claims it (one conditional put); a
+  retried claim by the same execution is still its own, any other execution is told who holds it;
 - ``validate``: the invoice's schema and totals (a mismatch is ``Validation.Failed``), and
   whether it duplicates an earlier invoice (same vendor, amount, currency and date under
   another business key: flagged, not rejected — a human decides);
 - ``decide``: ``auto`` for clean invoices under the auto-approval limit, ``human`` with the
   reasons otherwise, plus the approval ladder's delays;
 - ``complete``: the outcome's metrics (automated completions, human completions, the
-  automation ratio as the average of a 0/1 metric, compensations, cycle time).
+  automation ratio as the average of a 0/1 metric, compensations, cycle time), and for a
+  failed or compensated invoice the error's name and message (for lineage).
+
+Every item written to the approvals table carries ``expires_at`` from the table's declared
+retention (``aios.retention``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
@@ -26,12 +33,16 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from aios.config import settings
 from aios.errors import ValidationFailed
+from aios.fingerprints import default_key, keyed_digest
 from aios.invoices import BusinessKey, Invoice
+from aios.lineage import failure, lineage_time
 from aios.observability import metrics
+from aios.retention import expires_at, retention_days
 from aios.scoring import InvoiceFeatures
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 #: How far lines plus tax may differ from the gross amount (rounding), in major units.
 TOTALS_TOLERANCE = Decimal("0.01")
@@ -39,6 +50,12 @@ TOTALS_TOLERANCE = Decimal("0.01")
 
 class _Request(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Claim(_Request):
+    operation: Literal["claim"]
+    business_key: BusinessKey
+    execution: Annotated[str, Field(min_length=1, max_length=2048)]
 
 
 class Validate(_Request):
@@ -67,16 +84,33 @@ class Decide(_Request):
 Outcome = Literal["paid", "rejected", "expired", "compensated", "invalid", "failed"]
 
 
+class StepError(BaseModel):
+    """What a ``Catch`` put in ``ResultPath`` (``{"Error": ..., "Cause": ...}``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    Error: Annotated[str, Field(max_length=256)]
+    Cause: str | None = None
+
+
 class Complete(_Request):
     operation: Literal["complete"]
     business_key: BusinessKey
     outcome: Outcome
     route: Literal["auto", "human"] | None = None
     received_at: datetime | None = None
+    error: StepError | None = None
 
 
-Request = Annotated[Validate | Decide | Complete, Field(discriminator="operation")]
-REQUEST: TypeAdapter[Validate | Decide | Complete] = TypeAdapter(Request)
+Request = Annotated[Claim | Validate | Decide | Complete, Field(discriminator="operation")]
+REQUEST: TypeAdapter[Claim | Validate | Decide | Complete] = TypeAdapter(Request)
+
+
+class Claimed(BaseModel):
+    business_key: str
+    claimed: bool
+    #: The execution that holds the claim (this one when ``claimed``).
+    execution: str
 
 
 class Validated(BaseModel):
@@ -117,6 +151,8 @@ class Completed(BaseModel):
     business_key: str
     outcome: Outcome
     route: Literal["auto", "human"] | None
+    error: str | None = None
+    error_cause: str | None = None
 
 
 class Policy(BaseModel):
@@ -141,18 +177,55 @@ class Policy(BaseModel):
 
 
 class FingerprintStore:
-    """First-seen business key per invoice fingerprint (approvals table, conditional put)."""
+    """First-seen business key per invoice fingerprint, and the execution that claimed each
+    invoice (approvals table, conditional puts, each item with the table's TTL)."""
 
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        client: DynamoDBClient | None = None,
+        *,
+        retention: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.table_name = table_name
         self._client = client or boto3.client("dynamodb")
+        self.retention = retention
+        self.clock = clock
+
+    def _ttl(self) -> dict[str, AttributeValueTypeDef]:
+        ttl = expires_at(self.retention, self.clock())
+        return {} if ttl is None else {"expires_at": {"N": str(ttl)}}
+
+    def claim(self, business_key: str, execution: str) -> str:
+        """The execution holding the claim on ``business_key`` (``execution`` if it is new)."""
+        key = {"pk": {"S": f"claim#{business_key}"}}
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item={
+                    **key,
+                    "execution": {"S": execution},
+                    "claimed_at": {"S": lineage_time(self.clock())},
+                    **self._ttl(),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            item = self._client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)["Item"]
+            return item["execution"]["S"]
+        return execution
 
     def first_seen(self, fingerprint: str, business_key: str) -> str:
         """The business key that first had this fingerprint (``business_key`` if none)."""
         try:
             self._client.put_item(
                 TableName=self.table_name,
-                Item={"pk": {"S": f"fingerprint#{fingerprint}"}, "business_key": {"S": business_key}},
+                Item={
+                    "pk": {"S": f"fingerprint#{fingerprint}"},
+                    "business_key": {"S": business_key},
+                    **self._ttl(),
+                },
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except self._client.exceptions.ConditionalCheckFailedException:
@@ -165,10 +238,14 @@ class FingerprintStore:
         return business_key
 
 
-def fingerprint(invoice: Invoice) -> str:
-    """Same vendor, gross amount, currency and date: what a re-sent or re-keyed invoice keeps."""
+def fingerprint(invoice: Invoice, key: bytes) -> str:
+    """Same vendor, gross amount, currency and date: what a re-sent or re-keyed invoice keeps.
+
+    Keyed (HMAC under the fingerprint key, ``aios.fingerprints``): a plain hash of these few,
+    guessable fields would let a reader of the approvals table test which vendor billed what.
+    """
     parts = (invoice.vendor_id, f"{invoice.amount:.2f}", invoice.currency, invoice.invoice_date.isoformat())
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return keyed_digest(key, "|".join(parts))
 
 
 def features(invoice: Invoice) -> InvoiceFeatures:
@@ -200,7 +277,10 @@ def features(invoice: Invoice) -> InvoiceFeatures:
     )
 
 
-def validate(request: Validate, store: FingerprintStore) -> Validated:
+def validate(
+    request: Validate, store: FingerprintStore, *, key: Callable[[], bytes] | None = None
+) -> Validated:
+    """``key``: the fingerprint key (default: this function's, from its secret)."""
     invoice = request.invoice
     if invoice.business_key != request.business_key:
         raise ValidationFailed("invoice business key does not match the workflow's")
@@ -210,7 +290,7 @@ def validate(request: Validate, store: FingerprintStore) -> Validated:
         lines_total = sum((line.amount for line in invoice.lines), Decimal(0))
         if abs(lines_total + invoice.tax_amount - invoice.amount) > TOTALS_TOLERANCE:
             raise ValidationFailed("invoice totals do not add up: lines plus tax differ from the amount")
-    first = store.first_seen(fingerprint(invoice), request.business_key)
+    first = store.first_seen(fingerprint(invoice, (key or default_key().value)()), request.business_key)
     return Validated(
         business_key=request.business_key,
         duplicate_of=first if first != request.business_key else None,
@@ -264,16 +344,31 @@ def complete(request: Complete, *, now: datetime | None = None) -> Completed:
     if request.received_at is not None:
         elapsed = ((now or datetime.now(UTC)) - request.received_at).total_seconds()
         metrics.add_metric(name="CycleTimeSeconds", unit=MetricUnit.Seconds, value=max(0.0, elapsed))
-    return Completed(business_key=request.business_key, outcome=request.outcome, route=request.route)
+    error, cause = failure(request.error.Error, request.error.Cause) if request.error else (None, None)
+    return Completed(
+        business_key=request.business_key,
+        outcome=request.outcome,
+        route=request.route,
+        error=error,
+        error_cause=cause,
+    )
+
+
+def claim(request: Claim, store: FingerprintStore) -> Claimed:
+    holder = store.claim(request.business_key, request.execution)
+    return Claimed(business_key=request.business_key, claimed=holder == request.execution, execution=holder)
 
 
 @cache
 def default_store() -> FingerprintStore:
-    return FingerprintStore(settings().require("approvals_table"))
+    config = settings()
+    return FingerprintStore(config.require("approvals_table"), retention=retention_days("approvals", config))
 
 
-def handle(request: Validate | Decide | Complete) -> BaseModel:
+def handle(request: Claim | Validate | Decide | Complete) -> BaseModel:
     match request:
+        case Claim():
+            return claim(request, default_store())
         case Validate():
             return validate(request, default_store())
         case Decide():

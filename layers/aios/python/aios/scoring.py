@@ -1,30 +1,44 @@
-"""Invoice anomaly scoring through the model's SageMaker endpoint.
+"""Invoice anomaly scoring through the model's SageMaker endpoint (Triton, KServe v2).
 
 ``score_invoices`` (logic) takes a ``ScoringRequest`` and returns a ``ScoringResult``: one
 ``InvoiceScore`` per invoice with its business key, the score, and the lineage of the answer
-(endpoint, production variant that answered, model version from the response body).
+(endpoint, production variant that answered, model version Triton reported).
 
-``ModelEndpoint`` (adapter) owns the ``sagemaker-runtime`` client: it packs the invoices into
-as few ``InvokeEndpoint`` calls as the endpoint's limits allow (6 MB per request,
-``MAX_ROWS_PER_REQUEST`` rows), calls each through the circuit breaker (connector ``model``,
-target = the endpoint name) and maps failures to the error vocabulary in one place:
+The features are computed here, with the code training uses (``aios.anomaly_features``), and
+sent as one float32 tensor ``features`` of shape ``(n, 15)``:
+
+- ``binary`` (default): Triton's binary tensor extension of the KServe v2 protocol, as the
+  SageMaker Triton container takes it: ``Content-Type: application/vnd.sagemaker-triton.
+  binary+json;json-header-size=N``, a JSON header of N bytes, then the tensor's raw
+  little-endian bytes (60 bytes per invoice); the score comes back binary the same way.
+- ``json``: KServe v2 JSON tensors (``{"inputs": [{"name", "shape", "datatype", "data"}]}``)
+  for simple callers and debugging.
+
+``ModelEndpoint`` (adapter) owns the ``sagemaker-runtime`` client: it splits the invoices into
+requests of at most ``MAX_ROWS_PER_REQUEST`` rows (Triton's ``max_batch_size``), calls each
+through the circuit breaker (connector ``model``, target = the endpoint name) and maps
+failures to the error vocabulary in one place:
 
 - ``Model.Unavailable``: 5xx, throttling, timeouts and transport errors, a model container
   that failed with a 5xx (``ModelError`` whose ``OriginalStatusCode`` is 5xx), an answer that
   breaks the response contract. These count as breaker failures.
 - ``Validation.Failed``: 4xx client errors, including a ``ModelError`` whose container
-  rejected the request with a 4xx (the invoices broke the model's field contract).
+  rejected the request with a 4xx (Triton's message, which names the tensor, is kept).
 - ``Connector.CircuitOpen``: the breaker is open; the endpoint was not called.
 
-No torch and no SageMaker SDK here: Lambda loads only boto3, pydantic and Powertools.
+No numpy, torch or SageMaker SDK here: Lambda loads only boto3, pydantic and Powertools.
+Protocol references: https://github.com/kserve/kserve/blob/master/docs/predict-api/v2/required_api.md
+and https://github.com/triton-inference-server/server/blob/main/docs/protocol/extension_binary_data.md;
+SageMaker's content type: https://docs.aws.amazon.com/sagemaker/latest/dg/triton.html.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Final, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Protocol
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
@@ -32,6 +46,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from aios.anomaly_features import N_FEATURES, feature_row, float32_bytes
 from aios.config import settings
 from aios.errors import AiosError, ModelUnavailable, ValidationFailed
 from aios.invoices import BusinessKey
@@ -44,10 +59,15 @@ if TYPE_CHECKING:
 
 #: SageMaker real-time endpoints accept request payloads up to 6 MB.
 MAX_REQUEST_BYTES: Final[int] = 6 * 1024 * 1024
-#: Rows per request the model's ``input_fn`` accepts (``models/invoice-anomaly/serving.py``;
-#: a unit test keeps both equal).
-MAX_ROWS_PER_REQUEST: Final[int] = 10_000
-CONTENT_TYPE: Final[str] = "application/json"
+#: Rows per request: the model's ``max_batch_size`` in config.pbtxt
+#: (``models/invoice-anomaly/serving.py`` MAX_BATCH_SIZE; a unit test keeps both equal).
+MAX_ROWS_PER_REQUEST: Final[int] = 4096
+INPUT_NAME: Final[str] = "features"
+OUTPUT_NAME: Final[str] = "score"
+JSON: Final[str] = "application/json"
+BINARY_JSON: Final[str] = "application/vnd.sagemaker-triton.binary+json"
+_HEADER_SIZE: Final[str] = "json-header-size"
+Encoding = Literal["binary", "json"]
 #: The breaker's connector name; the target is the endpoint name.
 CONNECTOR: Final[str] = "model"
 #: An invocation may run 60 s in the container; the read timeout leaves room for the transfer.
@@ -60,13 +80,14 @@ _THROTTLING_CODES: Final[frozenset[str]] = frozenset(
     {"ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalDependencyException"}
 )
 _MODEL_NOT_READY: Final[str] = "ModelNotReadyException"
+_MAX_MESSAGE: Final[int] = 300
 
 
 # -- models ------------------------------------------------------------------------------
 
 
 class InvoiceFeatures(BaseModel):
-    """The fields the anomaly model scores (``models/invoice-anomaly/code/features.py``).
+    """The fields the anomaly model scores (``aios.anomaly_features`` turns them into the model input).
 
     Identifiers and other fields the caller passes along are dropped (``extra="ignore"``):
     only these leave the function, so the endpoint's data capture never stores account
@@ -134,42 +155,85 @@ class EndpointAnswer:
     model_version: str
 
 
-# -- chunking ----------------------------------------------------------------------------
+# -- tensors ----------------------------------------------------------------------------
 
 
-def encode_rows(invoices: Sequence[InvoiceFeatures]) -> list[bytes]:
-    """Each invoice as compact JSON, once: the chunker measures these bytes exactly."""
-    return [
-        json.dumps(invoice.model_dump(mode="json"), separators=(",", ":")).encode() for invoice in invoices
-    ]
+def feature_matrix(invoices: Sequence[InvoiceFeatures]) -> list[list[float]]:
+    """The model's input rows, computed with the shared feature code."""
+    return [feature_row(invoice.model_dump()) for invoice in invoices]
 
 
-def chunk_rows(
-    rows: Sequence[bytes],
-    *,
-    max_bytes: int = MAX_REQUEST_BYTES,
-    max_rows: int = MAX_ROWS_PER_REQUEST,
-) -> Iterator[tuple[range, bytes]]:
-    """Greedy packing of encoded rows into JSON-array bodies of at most ``max_bytes`` bytes
-    and ``max_rows`` rows, in order; yields the row indices of each body and the body.
+def chunks(count: int, *, max_rows: int = MAX_ROWS_PER_REQUEST) -> Iterator[range]:
+    """Row ranges of at most ``max_rows`` (the model's ``max_batch_size``), in order."""
+    for start in range(0, count, max_rows):
+        yield range(start, min(start + max_rows, count))
 
-    Greedy filling in order gives the fewest bodies for an ordered split. A single row too
-    large for one request is a ``Validation.Failed``: no split can send it.
-    """
-    start = 0
-    size = 2  # "[" and "]"
-    for index, row in enumerate(rows):
-        row_size = len(row)
-        if row_size + 2 > max_bytes:
-            raise ValidationFailed(f"invoice {index} is {row_size} bytes: over the {max_bytes}-byte limit")
-        count = index - start
-        grown = size + row_size + (1 if count else 0)
-        if count and (grown > max_bytes or count >= max_rows):
-            yield range(start, index), b"[" + b",".join(rows[start:index]) + b"]"
-            start, grown = index, 2 + row_size
-        size = grown
-    if start < len(rows):
-        yield range(start, len(rows)), b"[" + b",".join(rows[start:]) + b"]"
+
+def encode_request(rows: Sequence[Sequence[float]], encoding: Encoding) -> tuple[bytes, str]:
+    """One KServe v2 inference request for the rows: (body, content type)."""
+    shape = [len(rows), N_FEATURES]
+    if encoding == "json":
+        document = {
+            "inputs": [
+                {
+                    "name": INPUT_NAME,
+                    "shape": shape,
+                    "datatype": "FP32",
+                    "data": [value for row in rows for value in row],
+                }
+            ],
+            "outputs": [{"name": OUTPUT_NAME, "parameters": {"binary_data": False}}],
+        }
+        return json.dumps(document, separators=(",", ":")).encode(), JSON
+    tensor = float32_bytes(rows)
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": INPUT_NAME,
+                    "shape": shape,
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(tensor)},
+                }
+            ],
+            "outputs": [{"name": OUTPUT_NAME, "parameters": {"binary_data": True}}],
+        },
+        separators=(",", ":"),
+    ).encode()
+    return header + tensor, f"{BINARY_JSON};{_HEADER_SIZE}={len(header)}"
+
+
+def decode_response(body: bytes, content_type: str, *, rows: int, endpoint: str) -> tuple[list[float], str]:
+    """Scores and the 12-hex model version of a KServe v2 response (JSON or binary)."""
+
+    def broken(why: str) -> ModelUnavailable:
+        return ModelUnavailable(f"{endpoint}: answer breaks the response contract ({why})")
+
+    media, _, parameter = content_type.partition(";")
+    header_size = len(body)
+    if media.strip().lower() == BINARY_JSON:
+        key, _, value = parameter.strip().partition("=")
+        if key != _HEADER_SIZE or not value.isdigit() or int(value) > len(body):
+            raise broken(f"content type {content_type!r}")
+        header_size = int(value)
+    try:
+        document = json.loads(body[:header_size])
+        output = next(item for item in document["outputs"] if item["name"] == OUTPUT_NAME)
+        if output.get("datatype") != "FP32" or output.get("shape") not in ([rows, 1], [rows]):
+            raise broken(f"output {output.get('datatype')} {output.get('shape')} for {rows} invoices")
+        size = (output.get("parameters") or {}).get("binary_data_size")
+        if size is not None:
+            if size != 4 * rows or header_size + size > len(body):
+                raise broken(f"binary_data_size {size} for {rows} invoices")
+            scores = list(struct.unpack_from(f"<{rows}f", body, header_size))
+        else:
+            scores = [float(score) for score in output["data"]]
+        version = format(int(document["model_version"]), "012x")
+    except (ValueError, TypeError, KeyError, StopIteration, struct.error) as error:
+        raise broken(repr(error)) from None
+    if len(scores) != rows:
+        raise broken(f"{len(scores)} scores for {rows} invoices")
+    return scores, version
 
 
 # -- adapter -----------------------------------------------------------------------------
@@ -194,23 +258,13 @@ def map_client_error(error: ClientError, *, endpoint: str) -> AiosError:
         # The container answered; SageMaker reports its status as OriginalStatusCode.
         original = int(response.get("OriginalStatusCode", 0) or 0)
         if 400 <= original < 500 and original != 429:
-            return ValidationFailed(f"{endpoint}: the model rejected the request ({original})")
+            # Triton's message names the tensor and what it expected; it holds no invoice data.
+            message = str(response.get("OriginalMessage") or "")[:_MAX_MESSAGE]
+            return ValidationFailed(f"{endpoint}: the model rejected the request ({original}): {message}")
         return ModelUnavailable(f"{endpoint}: the model failed ({original or 'no status'})")
     if code in _THROTTLING_CODES or code == _MODEL_NOT_READY or status >= 500 or status == 429:
         return ModelUnavailable(f"{endpoint}: {code or 'error'} ({status})")
     return ValidationFailed(f"{endpoint}: request rejected: {code or 'error'} ({status})")
-
-
-def _decode(body: bytes, *, rows: int, endpoint: str) -> tuple[list[float], str]:
-    try:
-        document = json.loads(body)
-        scores = [float(score) for score in document["scores"]]
-        version = str(document["model_version"])
-    except (ValueError, TypeError, KeyError) as error:
-        raise ModelUnavailable(f"{endpoint}: answer breaks the response contract ({error!r})") from None
-    if len(scores) != rows:
-        raise ModelUnavailable(f"{endpoint}: {len(scores)} scores for {rows} invoices")
-    return scores, version
 
 
 class ModelEndpoint:
@@ -223,12 +277,12 @@ class ModelEndpoint:
         client: SageMakerRuntimeClient | None = None,
         breaker: Breaker | None = None,
         expected_version: str | None = None,
-        max_request_bytes: int = MAX_REQUEST_BYTES,
+        encoding: Encoding = "binary",
         max_rows: int = MAX_ROWS_PER_REQUEST,
     ) -> None:
         self.endpoint_name = endpoint_name
-        #: The endpoint's limits per request; ``score_invoices`` packs invoices up to them.
-        self.max_request_bytes = max_request_bytes
+        self.encoding: Encoding = encoding
+        #: Rows per request; ``score_invoices`` splits larger batches.
         self.max_rows = max_rows
         self._client: SageMakerRuntimeClient = client or boto3.client(
             "sagemaker-runtime", config=_CLIENT_CONFIG
@@ -236,11 +290,18 @@ class ModelEndpoint:
         self._breaker = breaker
         self.expected_version = expected_version
 
-    def invoke(self, body: bytes, *, rows: int) -> EndpointAnswer:
-        """One ``InvokeEndpoint`` call with a JSON array of ``rows`` invoices."""
+    def invoke(self, rows: Sequence[Sequence[float]]) -> EndpointAnswer:
+        """One ``InvokeEndpoint`` call with the feature rows as one ``(n, 15)`` tensor."""
+        body, content_type = encode_request(rows, self.encoding)
+        return self.invoke_raw(body, content_type=content_type, rows=len(rows))
+
+    def invoke_raw(self, body: bytes, *, content_type: str, rows: int) -> EndpointAnswer:
+        """One ``InvokeEndpoint`` call with an encoded KServe v2 request."""
+        if len(body) > MAX_REQUEST_BYTES:
+            raise ValidationFailed(f"{rows} invoices make {len(body)} bytes: over the 6 MB limit")
         permit = self._breaker.before_call(CONNECTOR, self.endpoint_name) if self._breaker else None
         try:
-            answer = self._invoke(body, rows=rows)
+            answer = self._invoke(body, content_type=content_type, rows=rows)
         except ModelUnavailable:
             if permit is not None and self._breaker is not None:
                 self._breaker.record_failure(permit)
@@ -253,10 +314,10 @@ class ModelEndpoint:
             self._breaker.record_success(permit)
         return answer
 
-    def _invoke(self, body: bytes, *, rows: int) -> EndpointAnswer:
+    def _invoke(self, body: bytes, *, content_type: str, rows: int) -> EndpointAnswer:
         try:
             response = self._client.invoke_endpoint(
-                EndpointName=self.endpoint_name, Body=body, ContentType=CONTENT_TYPE, Accept=CONTENT_TYPE
+                EndpointName=self.endpoint_name, Body=body, ContentType=content_type
             )
             payload = response["Body"].read()
         except ClientError as error:
@@ -265,7 +326,9 @@ class ModelEndpoint:
             raise ModelUnavailable(
                 f"{self.endpoint_name}: transport error ({type(error).__name__})"
             ) from None
-        scores, version = _decode(payload, rows=rows, endpoint=self.endpoint_name)
+        scores, version = decode_response(
+            payload, str(response.get("ContentType") or JSON), rows=rows, endpoint=self.endpoint_name
+        )
         if self.expected_version and version != self.expected_version:
             # Expected during a blue/green rollout (the canary answers with the new version);
             # the score's lineage carries the version that really answered.
@@ -286,11 +349,11 @@ class ModelEndpoint:
 
 def score_invoices(request: ScoringRequest, endpoint: ModelEndpoint) -> ScoringResult:
     """Score every invoice of ``request``, in order, in as few calls as the limits allow."""
-    rows = encode_rows([item.invoice for item in request.items])
+    rows = feature_matrix([item.invoice for item in request.items])
     scores: list[InvoiceScore] = []
     invocations = 0
-    for indices, body in chunk_rows(rows, max_bytes=endpoint.max_request_bytes, max_rows=endpoint.max_rows):
-        answer = endpoint.invoke(body, rows=len(indices))
+    for indices in chunks(len(rows), max_rows=endpoint.max_rows):
+        answer = endpoint.invoke(rows[indices.start : indices.stop])
         invocations += 1
         scores += [
             InvoiceScore(

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 DEFAULT_SECRET_MAX_AGE_SECONDS = 300
 
 
+#: A connector secret's ``base_url`` as the deploy creates it, until an operator sets it
+#: (``aios smoke`` reports a connector still holding it as not set).
+PLACEHOLDER_BASE_URL = "https://replace-me.invalid"
+
+
 def connector_secret_name(connector: str, prefix: str) -> str:
     """The credentials of a connector: ``{prefix}/connectors/{connector}``."""
     return f"{prefix}/connectors/{connector}"

@@ -14,6 +14,10 @@ from aios.config import Settings
 from aios.connectors.catalog.slack import MessageResult, PostApprovalRequest, PostReminder, UpdateDecision
 from aios.errors import ApprovalRejected
 from aios.observability import metrics
+from aios.retention import retention_days
+
+#: The approvals table's id in the platform description (its declared retention applies).
+APPROVALS_TABLE_ID = "approvals"
 
 SlackRequest = PostApprovalRequest | UpdateDecision | PostReminder
 #: The Slack connector's logic, called in-process (``aios.connectors.catalog.slack.handle``).
@@ -31,11 +35,13 @@ def _users(raw: str | None) -> tuple[str, ...]:
 @dataclass(frozen=True, slots=True)
 class ApprovalConfig:
     """Where approvals are asked and who may decide (``AIOS_APPROVAL_CHANNEL``,
-    ``AIOS_APPROVERS``, ``AIOS_ESCALATION_APPROVERS``)."""
+    ``AIOS_APPROVERS``, ``AIOS_ESCALATION_APPROVERS``), and how long the approvals table
+    keeps an item (``AIOS_TABLE_RETENTION_DAYS``)."""
 
     channel: str
     approvers: tuple[str, ...]
     escalation_approvers: tuple[str, ...] = ()
+    retention_days: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApprovalConfig:
@@ -46,6 +52,7 @@ class ApprovalConfig:
             channel=settings.require("approval_channel"),
             approvers=approvers,
             escalation_approvers=_users(settings.escalation_approvers),
+            retention_days=retention_days(APPROVALS_TABLE_ID, settings),
         )
 
     def escalated(self, current: tuple[str, ...]) -> tuple[str, ...]:

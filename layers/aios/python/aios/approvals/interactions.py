@@ -4,16 +4,16 @@ Order matters: the Slack signature is verified over the raw body (the same ``sla
 and secrets as webhooks: ``v0=`` HMAC over ``v0:{ts}:{body}``, 300 s tolerance, current and
 previous secret) before anything is parsed. Then: the approval must exist (404), the user
 must be one of its approvers (403, nothing changes), and one conditional write decides
-(pending -> approved/rejected), so two concurrent clicks decide once and a repeated click
-sends nothing to Step Functions.
+(pending -> approved/rejected), so two concurrent clicks decide once, a click after the
+expiry is told so, and a repeated click sends nothing to Step Functions.
 
-Delivery: ``SendTaskSuccess`` (approve) or ``SendTaskFailure`` ``Approval.Rejected``
-(reject) with the token read from the approvals table. A click can land while the ladder
-moves on (the stage's task just timed out, the next stage has not stored its token yet):
-the decision is then kept, undelivered, and the next stage delivers it to its own task the
-moment it starts (or the expiry step returns it), so the approver's answer is never lost.
-If Step Functions cannot be reached the decision is undone and the click answered 503, so
-the approver can click again.
+That write is the decision: the approvals item is the single source of truth, and nothing
+undoes it. The click is answered only after it is recorded, and every ladder stage and the
+expiry step read the item first and follow a recorded decision (``aios.approvals.requests``).
+Sending it to the waiting task (``SendTaskSuccess``, or ``SendTaskFailure``
+``Approval.Rejected``, with the token the item holds) only makes the workflow move at once:
+if the task has just timed out, or Step Functions cannot be reached, the next stage or the
+expiry step acts on the recorded decision instead.
 Afterwards the message is updated and the decision recorded in lineage; failures of those
 are logged, not answered: the decision is already made.
 """
@@ -52,7 +52,6 @@ from aios.webhooks.schemes import SCHEMES
 
 #: The webhook source whose signing secret verifies Slack's requests.
 SLACK_SOURCE = "slack"
-_DELIVERY_ATTEMPTS = 3
 _ACTIONS: dict[str, Decision] = {"approve": "approved", "reject": "rejected"}
 
 
@@ -156,12 +155,8 @@ class SlackInteractions:
             if conflict.current is None:
                 raise UnknownApproval(f"approval {click.approval_id} vanished") from None
             return self._closed(conflict.current)
-        outcome = self._deliver(decided, click)
-        if outcome is Status.EXPIRED:
-            logger.info("approval click after the task closed: expired", extra=fields)
-            count("ApprovalsExpired")
-            self._update_message(decided, "expired", None)
-            return _reply(decided, ClickOutcome.EXPIRED)
+        # Recorded: from here on this is the outcome; delivering it only saves waiting.
+        self._deliver(decided, click)
         logger.info("approval decided", extra={**fields, "decision": click.decision})
         count("HumanApprovals" if click.decision == "approved" else "HumanRejections")
         self._record(decided, click, decided_at)
@@ -175,49 +170,30 @@ class SlackInteractions:
             return _reply(approval, ClickOutcome.EXPIRED)
         return _reply(approval, ClickOutcome.ALREADY_DECIDED)
 
-    def _deliver(self, decided: Approval, click: Click) -> Status:
-        """Send the decision; the approval's final status (the decision, or expired)."""
-        current = decided
-        for _ in range(_DELIVERY_ATTEMPTS):
-            token = current.token()
-            try:
-                send_decision(self.responder, token, decided, click.user_id)
-            except TaskClosed as closed:
-                logger.info(
-                    "task closed",
-                    extra=log_fields(decided.approval_id, decided.business_key, code=closed.code),
-                )
-                latest = self.store.get(decided.approval_id)
-                if latest is None:
-                    raise UnknownApproval(f"approval {decided.approval_id} vanished") from None
-                if latest.delivered or latest.status is Status.EXPIRED:
-                    return latest.status  # a later stage delivered it / the workflow expired it
-                if latest.task_token is not None and latest.token() != token:
-                    current = latest  # a reminder stage is waiting with a new token
-                    continue
-                # Between two stages: the next one (or the expiry) delivers the held decision.
-                logger.info(
-                    "decision held for the next approval stage",
-                    extra=log_fields(decided.approval_id, decided.business_key),
-                )
-                return decided.status
-            except Exception:
-                # Step Functions unreachable: undo, so the approver's next click decides afresh.
-                self._revert(decided, click)
-                raise TemporarilyUnavailable("the decision could not be delivered") from None
-            self.store.mark_delivered(decided.approval_id, now=utc_now_iso(self.clock()))
-            return decided.status
-        self._revert(decided, click)
-        raise TemporarilyUnavailable("the decision could not be delivered")
-
-    def _revert(self, decided: Approval, click: Click) -> None:
+    def _deliver(self, decided: Approval, click: Click) -> None:
+        """Send the recorded decision to the task waiting now, if any still is."""
+        fields = log_fields(decided.approval_id, decided.business_key)
+        if decided.task_token is None:
+            return
         try:
-            self.store.revert(decided.approval_id, decided_by=click.user_id, now=utc_now_iso(self.clock()))
-        except Exception as error:
-            logger.error(
-                "decision not delivered and not undone",
-                extra=log_fields(decided.approval_id, decided.business_key, error=type(error).__name__),
+            send_decision(self.responder, decided.token(), decided, click.user_id)
+        except TaskClosed as closed:
+            # The stage timed out as the click landed: the next stage (or the expiry) reads it.
+            logger.info(
+                "task closed; the next approval stage follows the decision",
+                extra={**fields, "code": closed.code},
             )
+            count("ApprovalDecisionsHeld")
+            return
+        except Exception as error:
+            # Step Functions unreachable: the decision stands; the stage's end picks it up.
+            logger.warning("decision recorded, not yet sent", extra={**fields, "error": type(error).__name__})
+            count("ApprovalDecisionsHeld")
+            return
+        try:
+            self.store.mark_delivered(decided.approval_id, now=utc_now_iso(self.clock()))
+        except Exception as error:
+            logger.warning("delivery not noted", extra={**fields, "error": type(error).__name__})
 
     def _record(self, decided: Approval, click: Click, decided_at: str) -> None:
         context = decided.lineage.model_copy(update={"state": DECISION_STATE, "entered_at": decided_at})

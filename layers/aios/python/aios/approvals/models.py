@@ -9,7 +9,6 @@ table and leaves the process only towards Step Functions.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -17,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from aios.connectors.catalog.slack import ApprovalId, ChannelId, InvoiceSummary, MessageTs, UserId
 from aios.invoices import BusinessKey, CurrencyCode, Identifier, Money
-from aios.lineage import LineageContext
+from aios.lineage import LineageContext, lineage_time
 
 #: The lineage state of a human decision (the click is not a state of the workflow).
 DECISION_STATE = "Human decision"
@@ -30,6 +29,9 @@ class Stage(StrEnum):
     REMINDER = "reminder"
     ESCALATION = "escalation"
     EXPIRE = "expire"
+    #: Plain invoke: the outcome recorded in the approvals table, for a stage that found
+    #: the approval no longer pending (``Approval.Decided``).
+    OUTCOME = "outcome"
 
 
 class Status(StrEnum):
@@ -41,6 +43,8 @@ class Status(StrEnum):
 
 Decision = Literal["approved", "rejected"]
 DECIDED: frozenset[Status] = frozenset({Status.APPROVED, Status.REJECTED})
+#: Stages that wait for a task token; ``expire`` and ``outcome`` are plain invokes.
+CALLBACK_STAGES: frozenset[Stage] = frozenset({Stage.REQUEST, Stage.REMINDER, Stage.ESCALATION})
 
 
 def approval_id_for(execution: str) -> str:
@@ -49,8 +53,9 @@ def approval_id_for(execution: str) -> str:
 
 
 def utc_now_iso(now: float) -> str:
-    """``2025-06-15T15:06:40.123Z``: the format of Step Functions' ``EnteredTime``."""
-    return datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """``2025-06-15T15:06:40.123Z``: the format of Step Functions' ``EnteredTime``, the one
+    format of every time in lineage (``aios.lineage.lineage_time``)."""
+    return lineage_time(now)
 
 
 class InvoiceInput(BaseModel):
@@ -113,6 +118,8 @@ class Approval(BaseModel):
     #: Whether Step Functions accepted the decision (``SendTaskSuccess``/``Failure``).
     delivered: bool = False
     updated_at: str
+    #: The TTL attribute (epoch seconds): the approvals table's declared retention.
+    expires_at: int | None = None
 
     def token(self) -> str:
         if self.task_token is None:

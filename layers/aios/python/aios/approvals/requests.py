@@ -4,13 +4,20 @@
   Block Kit message once, keep the token in the approvals table.
 - ``reminder`` / ``escalation`` (``.waitForTaskToken``): keep the new token, post in the
   request's thread; an escalation also lets the escalation approvers decide.
-- ``expire`` (plain invoke): pending -> expired, the message shows it.
+- ``expire`` (plain invoke): pending -> expired, the message shows it; when a decision is
+  recorded instead, that decision is returned and the workflow follows it.
+- ``outcome`` (plain invoke): the outcome recorded in the approvals table.
+
+The approvals item is the single source of truth (``aios.approvals.store``). Every callback
+stage first moves its token into the item with a write conditional on ``pending``; if the
+approval is no longer pending (a click, or the expiry, is recorded) the stage fails at once
+with ``Approval.Decided`` and the workflow reads the recorded outcome (``outcome``). So a
+click that lands while the ladder moves on between stages is acted on by the next stage,
+and never depends on a ``SendTaskSuccess`` racing the next task's start.
 
 A retried invocation is harmless: the approval id derives from the execution, the message
 is posted only while the approval has none, and each reminder is numbered by the time its
-state was entered (the Slack connector posts each number once). If a human decided while no
-token was valid (between a stage's timeout and the next stage), the next stage delivers that
-decision to its own token at once.
+state was entered (the Slack connector posts each number once).
 
 Connector errors propagate unchanged: the state machine's ``Retry`` decides.
 """
@@ -23,14 +30,9 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from aios.approvals.common import (
-    ApprovalConfig,
-    SlackPort,
-    count,
-    log_fields,
-    send_decision,
-)
+from aios.approvals.common import ApprovalConfig, SlackPort, count, log_fields
 from aios.approvals.models import (
+    CALLBACK_STAGES,
     DECIDED,
     Approval,
     Stage,
@@ -39,34 +41,32 @@ from aios.approvals.models import (
     Status,
     utc_now_iso,
 )
-from aios.approvals.responder import TaskResponder
 from aios.approvals.store import ApprovalConflict, ApprovalStore
 from aios.connectors.catalog import slack
 from aios.connectors.catalog.slack import MessageResult, PostApprovalRequest, PostReminder, UpdateDecision
 from aios.connectors.kit import parse_request
-from aios.errors import ValidationFailed
+from aios.errors import ApprovalDecided, ValidationFailed
 from aios.lineage import TASK_TOKEN_KEY, LineageWriter, record_step, split_context
 from aios.observability import logger
+from aios.retention import expires_at
 
 _EVENT: TypeAdapter[StageEvent] = TypeAdapter(StageEvent)
 _PENDING = frozenset({Status.PENDING})
 
 
 class ApprovalRequests:
-    """Serves the four stages. Every dependency is injected (tests pass fakes)."""
+    """Serves the five stages. Every dependency is injected (tests pass fakes)."""
 
     def __init__(
         self,
         *,
         store: ApprovalStore,
-        responder: TaskResponder,
         config: ApprovalConfig,
         slack_port: SlackPort = slack.handle,
         lineage: LineageWriter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.responder = responder
         self.config = config
         self.slack = slack_port
         self.lineage = lineage
@@ -75,7 +75,7 @@ class ApprovalRequests:
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """One stage; returns the JSON result and writes the step's lineage record."""
         parsed = parse_request(_EVENT, event)
-        if parsed.stage is not Stage.EXPIRE and parsed.task_token is None:
+        if parsed.stage in CALLBACK_STAGES and parsed.task_token is None:
             raise ValidationFailed(f"invalid request: ['task_token: missing for stage {parsed.stage}']")
         logger.info(
             "approval stage", extra=log_fields(parsed.approval_id, parsed.business_key, stage=parsed.stage)
@@ -87,6 +87,8 @@ class ApprovalRequests:
                 result, message = self.notify(parsed)
             case Stage.EXPIRE:
                 result, message = self.expire(parsed)
+            case Stage.OUTCOME:
+                result, message = self.outcome(parsed), None
         output = result.model_dump(mode="json", exclude_none=True)
         request, context = split_context(event)
         request.pop(TASK_TOKEN_KEY, None)
@@ -112,6 +114,7 @@ class ApprovalRequests:
             lineage=event.lineage,
             invoice=event.invoice.summary(),
             updated_at=now,
+            expires_at=expires_at(self.config.retention_days, self.clock()),
         )
         if not self.store.create(approval):
             try:
@@ -119,20 +122,27 @@ class ApprovalRequests:
                     event.approval_id, token=token, lineage=event.lineage, now=now, expected=_PENDING
                 )
             except ApprovalConflict as conflict:
-                return self._not_pending(event, conflict), None
-        message = None
-        if approval.ts is None:
-            message = self.slack(
-                PostApprovalRequest(
-                    operation="post_approval_request",
-                    business_key=approval.business_key,
-                    approval_id=approval.approval_id,
-                    channel=approval.channel,
-                    invoice=approval.invoice,
-                )
-            )
-            self.store.set_message(approval.approval_id, ts=message.ts, now=utc_now_iso(self.clock()))
+                raise self._not_pending(event, conflict) from None
+        _, message = self._request_message(approval)
         return StageResult(approval_id=approval.approval_id, status=Status.PENDING), message
+
+    def _request_message(self, approval: Approval) -> tuple[str, MessageResult | None]:
+        """The request message's ts, posting it first when the approval has none. The Slack
+        connector posts it once per approval id (a post still in flight elsewhere answers
+        ``Connector.Unavailable``, which the stage's Retry waits out)."""
+        if approval.ts is not None:
+            return approval.ts, None
+        message = self.slack(
+            PostApprovalRequest(
+                operation="post_approval_request",
+                business_key=approval.business_key,
+                approval_id=approval.approval_id,
+                channel=approval.channel,
+                invoice=approval.invoice,
+            )
+        )
+        self.store.set_message(approval.approval_id, ts=message.ts, now=utc_now_iso(self.clock()))
+        return message.ts, message
 
     def notify(self, event: StageEvent) -> tuple[StageResult, MessageResult | None]:
         escalation = event.stage is Stage.ESCALATION
@@ -152,15 +162,16 @@ class ApprovalRequests:
                 allowed=allowed,
             )
         except ApprovalConflict as conflict:
-            return self._not_pending(event, conflict), None
-        if approval.ts is None:
-            raise ValidationFailed(f"approval {approval.approval_id} has no request message to remind of")
+            raise self._not_pending(event, conflict) from None
+        # The request stage may still be running (its task timed out first, e.g. a slow cold
+        # start): its message is then posted, or found, here rather than failing the workflow.
+        thread_ts, _ = self._request_message(approval)
         message = self.slack(
             PostReminder(
                 operation="post_escalation" if escalation else "post_reminder",
                 business_key=approval.business_key,
                 channel=approval.channel,
-                thread_ts=approval.ts,
+                thread_ts=thread_ts,
                 sequence=approval.notices.index(notice) if notice in approval.notices else 0,
                 mention=self.config.escalation_approvers if escalation else self.config.approvers,
             )
@@ -169,35 +180,25 @@ class ApprovalRequests:
         return StageResult(approval_id=approval.approval_id, status=Status.PENDING), message
 
     def expire(self, event: StageEvent) -> tuple[StageResult, MessageResult | None]:
-        """Close the request, unless a decision arrived while the last stage timed out: that
-        decision is returned (``decision`` approved/rejected) and the workflow follows it."""
+        """Close the request, unless an outcome is already recorded: a decision is returned
+        (``decision`` approved/rejected) and the workflow follows it. Never ``expired`` while
+        the item holds a decision, whether or not it reached a task."""
         expired = StageResult(approval_id=event.approval_id, status=Status.EXPIRED, decision="expired")
         try:
-            approval = self.store.expire(
-                event.approval_id, now=utc_now_iso(self.clock()), expected=frozenset({Status.PENDING})
-            )
+            approval = self.store.expire(event.approval_id, now=utc_now_iso(self.clock()), expected=_PENDING)
             count("ApprovalsExpired")
         except ApprovalConflict as conflict:
             if conflict.current is None:
                 logger.warning("expire: no approval", extra=log_fields(event.approval_id, event.business_key))
                 return expired, None
             approval = conflict.current
-            if approval.status in DECIDED and not approval.delivered:
-                self.store.mark_delivered(approval.approval_id, now=utc_now_iso(self.clock()))
+            if approval.status in DECIDED:
                 logger.info(
-                    "expire: a held decision ends the ladder",
+                    "expire: a recorded decision ends the ladder",
                     extra=log_fields(approval.approval_id, approval.business_key, status=approval.status),
                 )
-                held = StageResult(
-                    approval_id=approval.approval_id, status=approval.status, decision=approval.status.value
-                )
-                return held, None
-            if approval.status is not Status.EXPIRED:
-                logger.warning(
-                    "expire: decision already delivered",
-                    extra=log_fields(approval.approval_id, approval.business_key, status=approval.status),
-                )
-                return expired, None
+                return _recorded(approval), None
+            # Already expired (a retried expiry): the message update below is idempotent.
         if approval.ts is None:
             return expired, None
         message = self.slack(
@@ -212,29 +213,35 @@ class ApprovalRequests:
         )
         return expired, message
 
-    # -- a decision made while no token was valid ------------------------------------------------
+    def outcome(self, event: StageEvent) -> StageResult:
+        """The recorded outcome, for a stage that failed with ``Approval.Decided``."""
+        approval = self.store.get(event.approval_id)
+        if approval is None or approval.status is Status.PENDING:
+            # Statuses never return to pending: a stage saw this approval decided or expired.
+            state = "missing" if approval is None else "pending"
+            raise ValidationFailed(f"approval {event.approval_id} is {state}: no outcome to follow")
+        return _recorded(approval)
 
-    def _not_pending(self, event: StageEvent, conflict: ApprovalConflict) -> StageResult:
+    # -- an approval that is no longer pending -------------------------------------------------
+
+    def _not_pending(self, event: StageEvent, conflict: ApprovalConflict) -> Exception:
+        """What a callback stage raises when its approval is no longer pending: the workflow
+        catches ``Approval.Decided`` and follows the outcome the item records."""
         current = conflict.current
         if current is None:
-            raise ValidationFailed(f"approval {event.approval_id} does not exist (stage {event.stage})")
-        fields = log_fields(current.approval_id, current.business_key, status=current.status)
-        if current.status in DECIDED and not current.delivered and current.decided_by:
-            token = _token(event)
-            self.store.renew(
-                current.approval_id,
-                token=token,
-                lineage=event.lineage,
-                now=utc_now_iso(self.clock()),
-                expected=DECIDED,
-            )
-            send_decision(self.responder, token, current, current.decided_by)
-            self.store.mark_delivered(current.approval_id, now=utc_now_iso(self.clock()))
-            logger.info("approval: earlier decision delivered to this stage's task", extra=fields)
-        else:
-            # Expired (or delivered): nothing to wait for; this task times out into the next stage.
-            logger.warning("approval stage found the approval no longer pending", extra=fields)
-        return StageResult(approval_id=current.approval_id, status=current.status)
+            return ValidationFailed(f"approval {event.approval_id} does not exist (stage {event.stage})")
+        logger.info(
+            "approval stage found an outcome recorded: the workflow follows it",
+            extra=log_fields(current.approval_id, current.business_key, status=current.status),
+        )
+        count("ApprovalsDecidedBetweenStages")
+        return ApprovalDecided(f"approval {current.approval_id} is {current.status} (stage {event.stage})")
+
+
+def _recorded(approval: Approval) -> StageResult:
+    return StageResult(
+        approval_id=approval.approval_id, status=approval.status, decision=approval.status.value
+    )
 
 
 def _token(event: StageEvent) -> str:

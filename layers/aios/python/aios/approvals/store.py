@@ -1,9 +1,13 @@
-"""The approvals table: one item per approval, written only with conditional updates.
+"""The approvals table: one item per approval, the single source of truth of its outcome.
 
 Item ``pk = approval#<approval_id>``. Every transition is a DynamoDB ``ConditionExpression``
-on ``status`` (and ``delivered``, and for a click's expiry the token it used), so two
-concurrent clicks decide once and a late click cannot overwrite an expiry. The task token
-is an attribute of this item and nowhere else.
+on ``status``, which only ever moves forward: ``pending`` -> ``approved`` | ``rejected``
+(a click) or ``pending`` -> ``expired`` (the expiry step). Whichever conditional write comes
+first wins and nothing undoes it, so a decision acknowledged to an approver is the outcome
+every later reader (the next ladder stage, the expiry step) finds. A task token is stored
+only while the approval is pending, and only in this item. Every item carries
+``expires_at`` (epoch seconds) for the table's TTL, from the retention the platform
+description declares.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import boto3
 from pydantic import SecretStr
 
-from aios.approvals.models import DECIDED, Approval, Decision, Status
+from aios.approvals.models import Approval, Decision, Status
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
     from aios.lineage import LineageContext
 
 KEY_PREFIX = "approval#"
+#: The table's TTL attribute (``TableSpec.ttl_attribute`` of the approvals table).
+EXPIRES_AT = "expires_at"
 
 
 def approval_key(approval_id: str) -> str:
@@ -58,20 +64,19 @@ class ApprovalStore(Protocol):
         allowed: tuple[str, ...] | None = None,
     ) -> Approval:
         """Store the waiting task's token (and lineage, notice, approvers) while the status is
-        one of ``expected`` and the decision is not delivered."""
+        one of ``expected``; ``ApprovalConflict`` otherwise."""
 
     def set_message(self, approval_id: str, *, ts: str, now: str) -> Approval: ...
 
     def decide(self, approval_id: str, *, decision: Decision, decided_by: str, now: str) -> Approval:
         """pending -> ``decision``; ``ApprovalConflict`` when no longer pending."""
 
-    def mark_delivered(self, approval_id: str, *, now: str) -> None: ...
-
-    def revert(self, approval_id: str, *, decided_by: str, now: str) -> None:
-        """Undo an undelivered decision (Step Functions could not be reached): pending again."""
+    def mark_delivered(self, approval_id: str, *, now: str) -> None:
+        """Note that Step Functions accepted the decision (information only: the workflow
+        acts on ``status``, never on this flag)."""
 
     def expire(self, approval_id: str, *, now: str, expected: frozenset[Status]) -> Approval:
-        """``expected`` (undelivered) -> expired."""
+        """``expected`` -> expired; ``ApprovalConflict`` (with the recorded outcome) otherwise."""
 
 
 # -- item (de)serialisation -------------------------------------------------------------------
@@ -95,6 +100,8 @@ def to_item(approval: Approval) -> dict[str, AttributeValueTypeDef]:
         "delivered": {"BOOL": approval.delivered},
         "updated_at": _s(approval.updated_at),
     }
+    if approval.expires_at is not None:
+        item[EXPIRES_AT] = {"N": str(approval.expires_at)}
     if approval.task_token is not None:
         item["task_token"] = _s(approval.task_token.get_secret_value())
     for name in ("ts", "decided_by", "decided_at"):
@@ -110,6 +117,7 @@ def from_item(item: dict[str, Any]) -> Approval:
         return str(value["S"]) if value else None
 
     token = text("task_token")
+    expires = item.get(EXPIRES_AT)
     return Approval.model_validate(
         {
             "approval_id": text("approval_id"),
@@ -126,6 +134,7 @@ def from_item(item: dict[str, Any]) -> Approval:
             "decided_at": text("decided_at"),
             "delivered": bool(item.get("delivered", {}).get("BOOL", False)),
             "updated_at": text("updated_at"),
+            "expires_at": int(expires["N"]) if expires else None,
         }
     )
 
@@ -202,13 +211,12 @@ class DynamoApprovalStore:
             ":token": _s(token),
             ":lineage": _s(lineage.model_dump_json()),
             ":now": _s(now),
-            ":false": {"BOOL": False},
         }
         sets = ["task_token = :token", "lineage = :lineage", "updated_at = :now"]
         if allowed is not None:
             values[":allowed"] = {"L": [_s(user) for user in allowed]}
             sets.append("allowed_approvers = :allowed")
-        condition = f"{_status_condition(expected, values)} AND delivered = :false"
+        condition = _status_condition(expected, values)
         if notice is not None:
             current = self.get(approval_id)
             if current is not None and notice not in current.notices:
@@ -246,28 +254,12 @@ class DynamoApprovalStore:
             values={":true": {"BOOL": True}, ":now": _s(now)},
         )
 
-    def revert(self, approval_id: str, *, decided_by: str, now: str) -> None:
-        values: dict[str, AttributeValueTypeDef] = {
-            ":pending": _s(Status.PENDING.value),
-            ":by": _s(decided_by),
-            ":now": _s(now),
-            ":false": {"BOOL": False},
-        }
-        condition = f"{_status_condition(DECIDED, values)} AND decided_by = :by AND delivered = :false"
-        self._update(
-            approval_id,
-            update="SET #status = :pending, updated_at = :now REMOVE decided_by, decided_at",
-            condition=condition,
-            values=values,
-        )
-
     def expire(self, approval_id: str, *, now: str, expected: frozenset[Status]) -> Approval:
         values: dict[str, AttributeValueTypeDef] = {
             ":expired": _s(Status.EXPIRED.value),
             ":now": _s(now),
-            ":false": {"BOOL": False},
         }
-        condition = f"{_status_condition(expected, values)} AND delivered = :false"
+        condition = _status_condition(expected, values)
         return self._update(
             approval_id,
             update="SET #status = :expired, updated_at = :now",

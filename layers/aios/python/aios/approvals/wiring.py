@@ -27,7 +27,6 @@ def default_responder() -> StepFunctionsResponder:
 def default_requests() -> ApprovalRequests:
     return ApprovalRequests(
         store=default_store(),
-        responder=default_responder(),
         config=ApprovalConfig.from_settings(settings()),
     )
 

@@ -27,6 +27,7 @@ import email
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from email import policy
@@ -43,7 +44,9 @@ from aios.connectors.kit import Connector, ConnectorRequest, ConnectorResult
 from aios.documents import DocumentStore
 from aios.envelope import DocumentRef
 from aios.errors import ConnectorAuthFailed
-from aios.invoices import BusinessKey, Invoice, bank_account_reference
+from aios.fingerprints import default_key
+from aios.invoices import BANK_ACCOUNT_REFERENCE_PREFIXES, BusinessKey, Invoice, bank_account_reference
+from aios.secrets import SecretUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -228,9 +231,14 @@ def attachments(message: EmailMessage) -> list[tuple[str, str, bytes]]:
 
 
 def invoice_from_message(
-    message: EmailMessage, parts: list[tuple[str, str, bytes]], *, source: str
+    message: EmailMessage,
+    parts: list[tuple[str, str, bytes]],
+    *,
+    source: str,
+    account_key: Callable[[], bytes],
 ) -> tuple[Invoice | None, list[str]]:
-    """The invoice in a message: a JSON attachment first, else the text body's labels."""
+    """The invoice in a message: a JSON attachment first, else the text body's labels. A raw
+    bank account becomes its keyed reference (``account_key``: the fingerprint key)."""
     fields: dict[str, Any] = {}
     for content_type, _, payload in parts:
         if content_type == "application/json":
@@ -248,8 +256,8 @@ def invoice_from_message(
         fields.setdefault("vendor_id", f"domain:{domain}")
         fields.setdefault("vendor_name", domain)
     raw_account = fields.get("bank_account")
-    if isinstance(raw_account, str) and not raw_account.startswith(("sha256:", "ref:")):
-        fields["bank_account"] = bank_account_reference(raw_account)
+    if isinstance(raw_account, str) and not raw_account.startswith(BANK_ACCOUNT_REFERENCE_PREFIXES):
+        fields["bank_account"] = bank_account_reference(raw_account, account_key())
     if "invoice_id" in fields:
         fields["business_key"] = f"{source}:{fields['invoice_id']}"
     try:
@@ -277,12 +285,21 @@ class EmailConnector(Connector):
         ses_client: SESV2Client | None = None,
         s3_client: S3Client | None = None,
         documents: DocumentStore | None = None,
+        fingerprint_key: Callable[[], bytes] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._ses = ses_client
         self._s3 = s3_client
         self._documents = documents
+        self._fingerprint_key = fingerprint_key
+
+    def account_key(self) -> bytes:
+        """The fingerprint key bank accounts are referenced under (``aios.fingerprints``)."""
+        try:
+            return (self._fingerprint_key or default_key().value)()
+        except SecretUnavailable as error:  # an operator must act, as with the credentials
+            raise ConnectorAuthFailed(f"{self.name}: {error}", connector=self.name) from None
 
     @property
     def ses(self) -> SESV2Client:
@@ -374,7 +391,9 @@ class EmailConnector(Connector):
                     partial(self.documents.put, payload, key=key, content_type=content_type),
                 )
             )
-        invoice, problems = invoice_from_message(message, parts, source=self.email_settings().source)
+        invoice, problems = invoice_from_message(
+            message, parts, source=self.email_settings().source, account_key=self.account_key
+        )
         return InboundResult(
             **self.result(request.operation),
             message_sha256=digest,

@@ -19,6 +19,7 @@ sent back out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -33,7 +34,16 @@ from aios.connectors.kit import (
 )
 from aios.connectors.mapping import CallContext, invalid_response
 from aios.errors import ConnectorAuthFailed
-from aios.invoices import BusinessKey, Identifier, Invoice, bank_account_reference, business_key
+from aios.fingerprints import default_key
+from aios.invoices import (
+    BANK_ACCOUNT_REFERENCE_PREFIXES,
+    BusinessKey,
+    Identifier,
+    Invoice,
+    bank_account_reference,
+    business_key,
+)
+from aios.secrets import SecretUnavailable
 
 NAME = "erp"
 VERSION = "1.0.0"
@@ -140,8 +150,13 @@ def set_path(document: dict[str, Any], dotted: str, value: Any) -> None:
     document[last] = value
 
 
-def invoice_from_erp(body: dict[str, Any], config: ErpSettings, context: CallContext) -> Invoice:
-    """The ERP's invoice JSON as an ``Invoice`` (``Connector.Rejected`` naming bad fields)."""
+def invoice_from_erp(
+    body: dict[str, Any], config: ErpSettings, context: CallContext, *, account_key: Callable[[], bytes]
+) -> Invoice:
+    """The ERP's invoice JSON as an ``Invoice`` (``Connector.Rejected`` naming bad fields).
+
+    A raw bank account becomes its keyed reference (``account_key``: the fingerprint key,
+    read only when there is an account to reference)."""
     source = get_path(body, config.envelope_key) if config.envelope_key else body
     ensure_rejected(context, isinstance(source, dict), "invoice is not an object")
     values: dict[str, Any] = {}
@@ -152,8 +167,8 @@ def invoice_from_erp(body: dict[str, Any], config: ErpSettings, context: CallCon
         if value is not None:
             values[field] = value
     raw_account = values.get("bank_account")
-    if isinstance(raw_account, str) and not raw_account.startswith(("sha256:", "ref:")):
-        values["bank_account"] = bank_account_reference(raw_account)
+    if isinstance(raw_account, str) and not raw_account.startswith(BANK_ACCOUNT_REFERENCE_PREFIXES):
+        values["bank_account"] = bank_account_reference(raw_account, account_key())
     raw_lines = get_path(source, config.field_map.get("lines", "lines")) or []
     if isinstance(raw_lines, list):
         values["lines"] = [
@@ -193,6 +208,17 @@ class ErpConnector(Connector):
     name = NAME
     version = VERSION
 
+    def __init__(self, *, fingerprint_key: Callable[[], bytes] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._fingerprint_key = fingerprint_key
+
+    def account_key(self) -> bytes:
+        """The fingerprint key bank accounts are referenced under (``aios.fingerprints``)."""
+        try:
+            return (self._fingerprint_key or default_key().value)()
+        except SecretUnavailable as error:  # an operator must act, as with the credentials
+            raise ConnectorAuthFailed(f"{self.name}: {error}", connector=self.name) from None
+
     def erp_settings(self) -> ErpSettings:
         try:
             return ErpSettings.model_validate(self.settings())
@@ -211,7 +237,7 @@ class ErpConnector(Connector):
         path = config.paths.get_invoice.format(invoice_id=request.invoice_id)
         body = self.call(request.operation, "GET", path)
         context = CallContext(connector=self.name, operation=request.operation, target=self.target())
-        invoice = invoice_from_erp(body, config, context)
+        invoice = invoice_from_erp(body, config, context, account_key=self.account_key)
         return InvoiceResult(**self.result(request.operation), invoice=invoice)
 
     def post_invoice(self, request: PostInvoice) -> PostingResult:

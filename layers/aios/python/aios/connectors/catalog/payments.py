@@ -8,6 +8,14 @@ Operations:
   another Lambda instance after our own idempotency record expired, creates one payment.
   Also wrapped in Powertools idempotency: a repeat does not reach the provider at all.
 - ``get_payment_status``: ``GET /v1/payment_intents/{id}``.
+- ``find_payment``: whether the processor holds a payment for a business key, for
+  compensation after a failed ``create_payment`` (the request may have been accepted before
+  the call failed): ``GET /v1/payment_intents/search`` with
+  ``query=metadata['business_key']:'<key>'`` (Stripe's Search API,
+  https://docs.stripe.com/api/payment_intents/search; ``create_payment`` sets that metadata
+  on every intent it creates under the derived ``Idempotency-Key``). Search is eventually
+  consistent (https://docs.stripe.com/search#data-freshness), so the workflow waits before
+  it looks. A live intent is preferred over a cancelled one when several match.
 - ``cancel_payment``: ``POST /v1/payment_intents/{id}/cancel`` with ``cancellation_reason``
   (idempotent as above).
 
@@ -119,6 +127,11 @@ class GetPaymentStatus(ConnectorRequest):
     payment_id: PaymentId
 
 
+class FindPayment(ConnectorRequest):
+    operation: Literal["find_payment"]
+    business_key: BusinessKey
+
+
 class CancelPayment(ConnectorRequest):
     operation: Literal["cancel_payment"]
     business_key: BusinessKey
@@ -126,8 +139,10 @@ class CancelPayment(ConnectorRequest):
     reason: Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"] = "abandoned"
 
 
-Request = Annotated[CreatePayment | GetPaymentStatus | CancelPayment, Field(discriminator="operation")]
-REQUEST: TypeAdapter[CreatePayment | GetPaymentStatus | CancelPayment] = TypeAdapter(Request)
+Request = Annotated[
+    CreatePayment | GetPaymentStatus | FindPayment | CancelPayment, Field(discriminator="operation")
+]
+REQUEST: TypeAdapter[CreatePayment | GetPaymentStatus | FindPayment | CancelPayment] = TypeAdapter(Request)
 
 
 class PaymentIntent(BaseModel):
@@ -141,6 +156,24 @@ class PaymentIntent(BaseModel):
     currency: Annotated[str, Field(pattern=r"^[a-z]{3}$")]
     status: PaymentStatus
     metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class SearchResult(BaseModel):
+    """Stripe's search result list (``{"object": "search_result", "data": [...]}``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    object: Literal["search_result"]
+    data: list[PaymentIntent]
+
+
+class PaymentLookup(ConnectorResult):
+    """Whether a payment exists for the business key; ``payment_id``/``status`` when it does."""
+
+    business_key: BusinessKey
+    found: bool
+    payment_id: PaymentId | None = None
+    status: PaymentStatus | None = None
 
 
 class PaymentResult(ConnectorResult):
@@ -202,6 +235,31 @@ class PaymentsConnector(Connector):
         body = self.call(request.operation, "GET", self._path(f"/{request.payment_id}"))
         return self._result(request.operation, body)
 
+    def find_payment(self, request: FindPayment) -> PaymentLookup:
+        # Business keys are ``system:id`` of our own identifiers; quotes would end the query.
+        key = request.business_key.replace("\\", "\\\\").replace("'", "\\'")
+        body = self.call(
+            request.operation,
+            "GET",
+            self._path("/search"),
+            params={"query": f"metadata['business_key']:'{key}'", "limit": "10"},
+        )
+        context = CallContext(connector=self.name, operation=request.operation, target=self.target())
+        found = [
+            intent
+            for intent in parse_body(SearchResult, body, context).data
+            if intent.metadata.get("business_key") == request.business_key
+        ]
+        live = [intent for intent in found if intent.status != "canceled"]
+        chosen = next(iter(live or found), None)
+        return PaymentLookup(
+            **self.result(request.operation),
+            business_key=request.business_key,
+            found=chosen is not None,
+            payment_id=chosen.id if chosen else None,
+            status=chosen.status if chosen else None,
+        )
+
     def cancel_payment(self, request: CancelPayment) -> PaymentResult:
         def produce() -> PaymentResult:
             headers = {"Idempotency-Key": derived_idempotency_key(request.business_key, request.operation)}
@@ -229,13 +287,16 @@ def default_connector() -> PaymentsConnector:
 
 
 def handle(
-    request: CreatePayment | GetPaymentStatus | CancelPayment, connector: PaymentsConnector | None = None
-) -> PaymentResult:
+    request: CreatePayment | GetPaymentStatus | FindPayment | CancelPayment,
+    connector: PaymentsConnector | None = None,
+) -> PaymentResult | PaymentLookup:
     payments = connector or default_connector()
     match request:
         case CreatePayment():
             return payments.create_payment(request)
         case GetPaymentStatus():
             return payments.get_payment_status(request)
+        case FindPayment():
+            return payments.find_payment(request)
         case CancelPayment():
             return payments.cancel_payment(request)
