@@ -285,6 +285,13 @@ class PublishedArtifact:
         return f"s3://{self.bucket.bucket_name}/{self.metrics_key}"
 
 
+def _copy_atomically(source: Path, target: Path) -> None:
+    """Parallel synths (pytest-xdist) share the staging folder: never expose a half-copied file."""
+    with source.open("rb") as whole, tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
+        shutil.copyfileobj(whole, partial)
+    Path(partial.name).replace(target)
+
+
 def publish_artifact(
     scope: Construct, *, bucket: s3.IBucket, model_version: str, choice: ServingChoice
 ) -> PublishedArtifact:
@@ -292,9 +299,12 @@ def publish_artifact(
     ``<model>/<version>/<kind>/`` in the artifacts bucket, at deploy time. Earlier versions
     stay (``prune=False``): their model package versions still point at them."""
     kind: Literal["gpu", "cpu"] = "gpu" if choice.is_gpu else "cpu"
-    staging = Path(tempfile.mkdtemp(prefix="aios-model-publish-"))
-    shutil.copyfile(model_tarball(kind), staging / "model.tar.gz")
-    shutil.copyfile(serving().METRICS_FILE, staging / "metrics.json")
+    # A fixed folder under the (git-ignored) artifacts, not a temp dir: every synth would leave
+    # one behind, and the asset hash depends only on the two files' content.
+    staging = Path(serving().ARTIFACTS_DIR) / "publish" / kind
+    staging.mkdir(parents=True, exist_ok=True)
+    _copy_atomically(model_tarball(kind), staging / "model.tar.gz")
+    _copy_atomically(serving().METRICS_FILE, staging / "metrics.json")
     prefix = f"{MODEL_NAME}/{model_version}/{kind}/"
     deployment = s3_deployment.BucketDeployment(
         scope,
