@@ -237,6 +237,10 @@ class _TokenOwners:
             return self._cache[token]
         client = self._stepfunctions(region)
         for machine in client.list_state_machines().get("stateMachines", []):
+            # Express workflows cannot wait for a task token, and AWS (like the local mode)
+            # refuses ListExecutions on them: asking would fail every SendTask* call.
+            if machine.get("type") == "EXPRESS":
+                continue
             for execution in client.list_executions(
                 stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
             ).get("executions", []):

@@ -344,6 +344,9 @@ def test_anomalous_invoice_approved_in_slack_is_paid(
     assert (status, reply) == (200, {"status": "approved", "approval_id": message.approval_id})
     outcome = ended(local, execution_arn)
     assert (outcome.status, outcome.state) == ("SUCCEEDED", "Invoice paid")
+    # ... because the click reached the task waiting for it (not the next stage's own read):
+    # a decision that only a later stage picks up would wait a whole ladder stage on AWS
+    assert any(outcome.succeeded(stage) for stage in LADDER), outcome.entered()
     assert len(postings(local, "INV-7201")) == 1
     assert len(payments(local, "INV-7201")) == 1
     # ... lineage has the human decision, who made it and what it was

@@ -20,6 +20,7 @@ from moto import mock_aws
 
 from infrastructure.iam import enforce
 from infrastructure.iam.enforce import Enforcer, FunctionPolicy
+from infrastructure.local import stepfunctions as local_stepfunctions
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 TABLE, OTHER = "aios-local-lineage", "aios-local-approvals"
@@ -238,6 +239,13 @@ def test_a_task_tokens_state_machine_is_found_in_the_execution_history(aws: None
         },
     }
     sfn = boto3.client("stepfunctions", region_name=REGION)
+    # ... beside an Express workflow, whose executions AWS (and the local mode) will not list
+    sfn.create_state_machine(
+        name="intake",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
+        type="EXPRESS",
+    )
     arn = sfn.create_state_machine(
         name="waits", definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn"
     )["stateMachineArn"]
@@ -251,8 +259,12 @@ def test_a_task_tokens_state_machine_is_found_in_the_execution_history(aws: None
         time.sleep(0.05)
     assert token
 
-    # When the enforcer asks whose token it is
-    owner = enforce._TokenOwners().find(token, REGION)
+    # When the enforcer asks whose token it is (with the local mode refusing Express listings)
+    local_stepfunctions.install()
+    try:
+        owner = enforce._TokenOwners().find(token, REGION)
+    finally:
+        local_stepfunctions.uninstall()
 
     # Then it is the waiting execution's state machine (and an unknown token has none)
     assert owner == arn
