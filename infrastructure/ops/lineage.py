@@ -15,22 +15,12 @@ from typing import Any
 import click
 from pydantic import BaseModel, ConfigDict
 
+from aios.lineage import RESULT_FIELDS
 from infrastructure.ops.target import Target, emit, render_table, target_options
 
 INDEX = "by-business-key"
-#: Lineage fields that say what produced a step's output (aios.lineage._RESULT_FIELDS).
-FACTS = (
-    "connector",
-    "connector_version",
-    "model_endpoint",
-    "model_variant",
-    "model_version",
-    "approver",
-    "decision",
-    "outcome",
-    "error",
-    "error_cause",
-)
+#: Lineage fields that say what produced a step's output.
+FACTS = RESULT_FIELDS
 
 
 class _Model(BaseModel):

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from aios.config import settings
+from aios.errors import ConnectorAuthFailed
 from aios.secrets import DEFAULT_SECRET_MAX_AGE_SECONDS, SecretUnavailable
 
 if TYPE_CHECKING:
@@ -93,3 +95,12 @@ class FingerprintKey:
 def default_key() -> FingerprintKey:
     """This function's fingerprint key (prefix from its settings), created once."""
     return FingerprintKey(prefix=settings().secrets_prefix)
+
+
+def connector_account_key(connector: str, override: Callable[[], bytes] | None = None) -> bytes:
+    """The fingerprint key for a connector that references bank accounts; a key that cannot
+    be read is ``Connector.AuthFailed`` (an operator must act, as with the credentials)."""
+    try:
+        return (override or default_key().value)()
+    except SecretUnavailable as error:
+        raise ConnectorAuthFailed(f"{connector}: {error}", connector=connector) from None

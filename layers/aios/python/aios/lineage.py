@@ -38,7 +38,7 @@ LINEAGE_KEY = "lineage"
 #: Never hashed, logged or stored: a callback task's token.
 TASK_TOKEN_KEY = "task_token"  # noqa: S105 - the key of the token, not a token
 #: Fields of a step's result that lineage keeps as they are (versions, references, decisions).
-_RESULT_FIELDS = (
+RESULT_FIELDS = (
     "connector",
     "connector_version",
     "model_endpoint",
@@ -152,7 +152,7 @@ def split_context(event: Mapping[str, Any]) -> tuple[dict[str, Any], LineageCont
 def build_record(
     context: LineageContext, request: Mapping[str, Any], result: Mapping[str, Any]
 ) -> LineageRecord:
-    kept = {name: str(result[name]) for name in _RESULT_FIELDS if result.get(name) is not None}
+    kept = {name: str(result[name]) for name in RESULT_FIELDS if result.get(name) is not None}
     entered_at = lineage_time(context.entered_at)
     return LineageRecord(
         pk=context.execution,

@@ -44,9 +44,8 @@ from aios.connectors.kit import Connector, ConnectorRequest, ConnectorResult
 from aios.documents import DocumentStore
 from aios.envelope import DocumentRef
 from aios.errors import ConnectorAuthFailed
-from aios.fingerprints import default_key
+from aios.fingerprints import connector_account_key
 from aios.invoices import BANK_ACCOUNT_REFERENCE_PREFIXES, BusinessKey, Invoice, bank_account_reference
-from aios.secrets import SecretUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -296,10 +295,7 @@ class EmailConnector(Connector):
 
     def account_key(self) -> bytes:
         """The fingerprint key bank accounts are referenced under (``aios.fingerprints``)."""
-        try:
-            return (self._fingerprint_key or default_key().value)()
-        except SecretUnavailable as error:  # an operator must act, as with the credentials
-            raise ConnectorAuthFailed(f"{self.name}: {error}", connector=self.name) from None
+        return connector_account_key(self.name, self._fingerprint_key)
 
     @property
     def ses(self) -> SESV2Client:

@@ -34,7 +34,7 @@ from aios.connectors.kit import (
 )
 from aios.connectors.mapping import CallContext, invalid_response
 from aios.errors import ConnectorAuthFailed
-from aios.fingerprints import default_key
+from aios.fingerprints import connector_account_key
 from aios.invoices import (
     BANK_ACCOUNT_REFERENCE_PREFIXES,
     BusinessKey,
@@ -43,7 +43,6 @@ from aios.invoices import (
     bank_account_reference,
     business_key,
 )
-from aios.secrets import SecretUnavailable
 
 NAME = "erp"
 VERSION = "1.0.0"
@@ -214,10 +213,7 @@ class ErpConnector(Connector):
 
     def account_key(self) -> bytes:
         """The fingerprint key bank accounts are referenced under (``aios.fingerprints``)."""
-        try:
-            return (self._fingerprint_key or default_key().value)()
-        except SecretUnavailable as error:  # an operator must act, as with the credentials
-            raise ConnectorAuthFailed(f"{self.name}: {error}", connector=self.name) from None
+        return connector_account_key(self.name, self._fingerprint_key)
 
     def erp_settings(self) -> ErpSettings:
         try:
