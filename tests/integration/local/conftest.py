@@ -29,8 +29,9 @@ WORKER_PATH = os.pathsep.join([str(FIXTURES), str(REPO_ROOT), str(REPO_ROOT / "l
 
 
 def fixture_function(
-    name: str, handler: str, *, timeout: int = 10, reserved: int | None = None
+    name: str, handler: str, *, timeout: int = 10, reserved: int | None = None, **env: str
 ) -> LocalFunction:
+    """A function whose handler is ``fixtures/lambda_fixtures.<handler>``, run in real workers."""
     spec = FunctionSpec(
         name=name,
         description="test",
@@ -42,7 +43,7 @@ def fixture_function(
         spec=spec,
         physical_name=f"aios-test-{name}",
         arn=f"arn:aws:lambda:us-east-1:123456789012:function:aios-test-{name}",
-        environment={HANDLER_ENV: f"lambda_fixtures:{handler}", "PYTHONPATH": WORKER_PATH},
+        environment={HANDLER_ENV: f"lambda_fixtures:{handler}", "PYTHONPATH": WORKER_PATH, **env},
     )
 
 

@@ -12,32 +12,9 @@ from typing import Any
 import pytest
 
 from infrastructure.local.faults import FAULTS_ADAPTER, Faults
-from infrastructure.local.lambda_runtime import LambdaRuntime, LocalFunction, Throttled, worker_environment
-from infrastructure.local.lambda_worker import HANDLER_ENV, IAM_POLICY_FILE_ENV
-from infrastructure.platform.model import REPO_ROOT, FunctionSpec
-
-FIXTURES = Path(__file__).parent / "fixtures"
-#: ``tests`` is not importable by that name in a worker (a site-packages ``tests`` shadows it):
-#: the fixture handlers go on the worker's path, after which its defaults follow.
-PYTHONPATH = os.pathsep.join([str(FIXTURES), str(REPO_ROOT), str(REPO_ROOT / "layers" / "aios" / "python")])
-
-
-def function(
-    name: str, handler: str, *, timeout: int = 10, reserved: int | None = None, **env: str
-) -> LocalFunction:
-    spec = FunctionSpec(
-        name=name,
-        description="test",
-        code="webhook_ingest",
-        timeout_seconds=timeout,
-        reserved_concurrency=reserved,
-    )
-    return LocalFunction(
-        spec=spec,
-        physical_name=f"aios-test-{name}",
-        arn=f"arn:aws:lambda:us-east-1:123456789012:function:aios-test-{name}",
-        environment={HANDLER_ENV: f"lambda_fixtures:{handler}", "PYTHONPATH": PYTHONPATH, **env},
-    )
+from infrastructure.local.lambda_runtime import LambdaRuntime, Throttled, worker_environment
+from infrastructure.local.lambda_worker import IAM_POLICY_FILE_ENV
+from tests.integration.local.conftest import fixture_function as function
 
 
 @pytest.fixture
