@@ -17,17 +17,13 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from aios.config import settings
 from aios.errors import ConnectorAuthFailed
-from aios.secrets import DEFAULT_SECRET_MAX_AGE_SECONDS, SecretUnavailable
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-    from mypy_boto3_secretsmanager import SecretsManagerClient
+from aios.secrets import JsonSecretReader, SecretUnavailable
 
 #: Minimum key length: the HMAC key should be at least as long as the hash output.
 MIN_KEY_LENGTH = 32
@@ -49,43 +45,19 @@ def keyed_digest(key: bytes, text: str) -> str:
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
-class FingerprintKey:
+class FingerprintKey(JsonSecretReader):
     """The fingerprint key, read on first use and cached like the other secrets."""
 
-    def __init__(
-        self,
-        *,
-        prefix: str,
-        max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS,
-        provider: SecretsProvider | None = None,
-        client: SecretsManagerClient | None = None,
-    ) -> None:
+    def __init__(self, *, prefix: str, **reader: Any) -> None:
+        super().__init__(**reader)
         self.name = fingerprint_key_secret_name(prefix)
-        self._max_age = max_age_seconds
-        self._provider = provider
-        self._client = client
-
-    @property
-    def provider(self) -> SecretsProvider:
-        if self._provider is None:
-            from aws_lambda_powertools.utilities.parameters import SecretsProvider  # noqa: PLC0415
-
-            self._provider = SecretsProvider(boto3_client=self._client)
-        return self._provider
 
     def value(self) -> bytes:
         """The key; ``SecretUnavailable`` when it cannot be read or is too short."""
-        try:
-            raw: Any = self.provider.get(self.name, max_age=self._max_age, transform="json")
-            return FingerprintKeySecret.model_validate(raw).current.get_secret_value().encode()
-        except ValidationError:
-            raise SecretUnavailable(
-                f"secret {self.name} is not of the form {{current}} with {MIN_KEY_LENGTH}+ characters"
-            ) from None
-        except Exception as error:  # the provider wraps every SDK and transform failure
-            raise SecretUnavailable(
-                f"secret {self.name} could not be read ({type(error).__name__})"
-            ) from None
+        secret = self.read(
+            self.name, FingerprintKeySecret, shape=f"{{current}} with {MIN_KEY_LENGTH}+ characters"
+        )
+        return secret.current.get_secret_value().encode()
 
     def digest(self, text: str) -> str:
         return keyed_digest(self.value(), text)

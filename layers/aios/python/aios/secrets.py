@@ -8,13 +8,15 @@ agree on one spelling.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+SecretModel = TypeVar("SecretModel", bound=BaseModel)
 
 #: How long a function keeps a secret before reading it again. A rotation keeps the
 #: previous value valid for longer than this, so no request fails during a rotation.
@@ -66,8 +68,8 @@ class WebhookSecret(BaseModel):
         return json.dumps(value)
 
 
-class WebhookSecrets:
-    """Reads webhook signing secrets through Powertools' cached ``SecretsProvider``.
+class JsonSecretReader:
+    """Reads JSON secrets into pydantic models through Powertools' cached ``SecretsProvider``.
 
     The provider (and its boto3 client) is created on first use, not at import, so a cold
     start that is rejected early never pays for it.
@@ -76,12 +78,10 @@ class WebhookSecrets:
     def __init__(
         self,
         *,
-        prefix: str,
         max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS,
         provider: SecretsProvider | None = None,
         client: SecretsManagerClient | None = None,
     ) -> None:
-        self._prefix = prefix
         self._max_age = max_age_seconds
         self._provider = provider
         self._client = client
@@ -94,14 +94,26 @@ class WebhookSecrets:
             self._provider = SecretsProvider(boto3_client=self._client)
         return self._provider
 
+    def read(self, name: str, model: type[SecretModel], *, shape: str) -> SecretModel:
+        """Secret ``name`` as ``model``; ``SecretUnavailable`` (saying ``shape``) when it cannot be used."""
+        try:
+            value: Any = self.provider.get(name, max_age=self._max_age, transform="json")
+            return model.model_validate(value)
+        except ValidationError:
+            # Never chain the validation error: its text may quote the secret.
+            raise SecretUnavailable(f"secret {name} is not of the form {shape}") from None
+        except Exception as error:  # the provider wraps every SDK and transform failure
+            raise SecretUnavailable(f"secret {name} could not be read ({type(error).__name__})") from None
+
+
+class WebhookSecrets(JsonSecretReader):
+    """Reads webhook signing secrets (``{prefix}/webhooks/{source}``)."""
+
+    def __init__(self, *, prefix: str, **reader: Any) -> None:
+        super().__init__(**reader)
+        self._prefix = prefix
+
     def get(self, source: str) -> WebhookSecret:
         """The signing secret of ``source``; ``SecretUnavailable`` when it cannot be used."""
         name = webhook_secret_name(source, self._prefix)
-        try:
-            value: Any = self.provider.get(name, max_age=self._max_age, transform="json")
-            return WebhookSecret.model_validate(value)
-        except ValidationError:
-            # Never chain the validation error: its text may quote the secret.
-            raise SecretUnavailable(f"secret {name} is not of the form {{current, previous}}") from None
-        except Exception as error:  # the provider wraps every SDK and transform failure
-            raise SecretUnavailable(f"secret {name} could not be read ({type(error).__name__})") from None
+        return self.read(name, WebhookSecret, shape="{current, previous}")
