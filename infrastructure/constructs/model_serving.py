@@ -44,6 +44,7 @@ from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field
 
 from infrastructure.constructs.log_groups import encrypted_log_group
+from infrastructure.constructs.storage import access_logs_bucket, encrypted_bucket
 from infrastructure.nag import acknowledge
 from infrastructure.platform.models import MODEL_NAME, ServingChoice, model_tarball, serving
 from infrastructure.settings import DeploymentSettings
@@ -200,38 +201,17 @@ class ModelStorage(Construct):
         options: ServingOptions,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        removal = settings.removal_policy
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,  # log delivery cannot write to SSE-KMS
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=removal,
-            auto_delete_objects=not settings.is_production,
-        )
+        self.access_logs = access_logs_bucket(self, settings=settings)
 
         def bucket(part: str, lifecycle: list[s3.LifecycleRule]) -> s3.Bucket:
-            return s3.Bucket(
+            return encrypted_bucket(
                 self,
                 part.title().replace("-", ""),
-                bucket_name=settings.bucket_name(part, account=stack.account, region=stack.region),
-                encryption=s3.BucketEncryption.KMS,
-                encryption_key=key,
-                bucket_key_enabled=True,
-                enforce_ssl=True,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-                versioned=True,
+                name_part=part,
+                key=key,
+                settings=settings,
+                access_logs=self.access_logs,
                 lifecycle_rules=lifecycle,
-                server_access_logs_bucket=self.access_logs,
-                server_access_logs_prefix=f"{part}/",
-                removal_policy=removal,
-                auto_delete_objects=not settings.is_production,
             )
 
         # Artifacts stay while a model package version may point at them; replaced objects

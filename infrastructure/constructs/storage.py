@@ -20,6 +20,54 @@ def auto_delete_resource(bucket: s3.IBucket) -> Construct | None:
     return child if isinstance(child, Construct) else None
 
 
+def access_logs_bucket(scope: Construct, *, settings: DeploymentSettings) -> s3.Bucket:
+    """``AccessLogs``: where S3 server access logs of ``scope``'s buckets go (a year)."""
+    return s3.Bucket(
+        scope,
+        "AccessLogs",
+        encryption=s3.BucketEncryption.S3_MANAGED,  # log delivery cannot write to SSE-KMS
+        enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=True,
+        lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+        removal_policy=settings.removal_policy,
+        auto_delete_objects=not settings.is_production,
+    )
+
+
+def encrypted_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    name_part: str,
+    key: kms.IKey,
+    settings: DeploymentSettings,
+    access_logs: s3.IBucket,
+    lifecycle_rules: list[s3.LifecycleRule] | None = None,
+) -> s3.Bucket:
+    """A platform bucket: KMS with a bucket key, TLS only, private, versioned, access-logged
+    under ``<name_part>/``, emptied on ``cdk destroy`` outside production."""
+    stack = Stack.of(scope)
+    return s3.Bucket(
+        scope,
+        construct_id,
+        bucket_name=settings.bucket_name(name_part, account=stack.account, region=stack.region),
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=True,
+        lifecycle_rules=lifecycle_rules,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"{name_part}/",
+        removal_policy=settings.removal_policy,
+        auto_delete_objects=not settings.is_production,
+    )
+
+
 def _attribute(key: KeyAttribute) -> dynamodb.Attribute:
     return dynamodb.Attribute(name=key.name, type=_ATTRIBUTE_TYPES[key.type])
 
@@ -87,38 +135,13 @@ class Buckets(Construct):
         settings: DeploymentSettings,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=settings.removal_policy,
-            auto_delete_objects=not settings.is_production,
-        )
+        self.access_logs = access_logs_bucket(self, settings=settings)
         self.by_id: dict[str, s3.Bucket] = {
             spec.id: self._encrypted_bucket(spec.id, key=key, settings=settings) for spec in platform.buckets
         }
         self.audit = self._encrypted_bucket("audit", key=key, settings=settings)
 
     def _encrypted_bucket(self, bucket_id: str, *, key: kms.IKey, settings: DeploymentSettings) -> s3.Bucket:
-        stack = Stack.of(self)
-        return s3.Bucket(
-            self,
-            bucket_id,
-            bucket_name=settings.bucket_name(bucket_id, account=stack.account, region=stack.region),
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix=f"{bucket_id}/",
-            removal_policy=settings.removal_policy,
-            auto_delete_objects=not settings.is_production,
+        return encrypted_bucket(
+            self, bucket_id, name_part=bucket_id, key=key, settings=settings, access_logs=self.access_logs
         )
