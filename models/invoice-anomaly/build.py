@@ -43,7 +43,7 @@ import onnx  # noqa: E402
 import serving  # noqa: E402
 import torch  # noqa: E402
 from evaluate import evaluate  # noqa: E402
-from export import config_pbtxt, onnx_model, write_repository  # noqa: E402
+from export import onnx_model, served_config, write_repository  # noqa: E402
 from network import METADATA_FILE, load_arrays  # noqa: E402
 from train import TrainConfig, train  # noqa: E402
 
@@ -181,15 +181,7 @@ def build(*, force: bool = False, cfg: TrainConfig | None = None) -> str:
                 model=model,
                 model_version=result.model_version,
                 metadata=metadata,
-                config=config_pbtxt(
-                    name=serving.TRITON_MODEL,
-                    input_name=serving.INPUT_NAME,
-                    output_name=serving.OUTPUT_NAME,
-                    max_batch_size=serving.MAX_BATCH_SIZE,
-                    preferred_batch_sizes=serving.PREFERRED_BATCH_SIZES,
-                    max_queue_delay_us=serving.MAX_QUEUE_DELAY_US,
-                    kind=instance_kind,  # type: ignore[arg-type]
-                ),
+                config=served_config(instance_kind),  # type: ignore[arg-type]
             )
             _write_tarball(root, serving.MODEL_TARBALLS[kind])
             repositories[kind] = root

@@ -22,6 +22,7 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 import onnx
+import serving
 from onnx import TensorProto, helper, numpy_helper
 
 from aios.anomaly_features import N_FEATURES
@@ -125,6 +126,19 @@ instance_group [
   }}
 ]
 """
+
+
+def served_config(kind: InstanceKind) -> str:
+    """The configuration the artifact ships: the serving choices of ``serving``."""
+    return config_pbtxt(
+        name=serving.TRITON_MODEL,
+        input_name=serving.INPUT_NAME,
+        output_name=serving.OUTPUT_NAME,
+        max_batch_size=serving.MAX_BATCH_SIZE,
+        preferred_batch_sizes=serving.PREFERRED_BATCH_SIZES,
+        max_queue_delay_us=serving.MAX_QUEUE_DELAY_US,
+        kind=kind,
+    )
 
 
 def write_repository(

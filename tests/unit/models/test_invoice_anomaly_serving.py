@@ -16,7 +16,7 @@ import onnxruntime  # type: ignore[import-untyped]
 import pytest
 import serving
 import torch
-from export import config_pbtxt, onnx_model, triton_version, write_repository
+from export import onnx_model, served_config, triton_version, write_repository
 from generate import generate
 from network import load_arrays, load_module
 from train import featurize
@@ -37,15 +37,7 @@ def _exported(model_dir: Path) -> tuple[onnx.ModelProto, str]:
 
 
 def _config(kind: Any = "KIND_GPU") -> str:
-    return config_pbtxt(
-        name=serving.TRITON_MODEL,
-        input_name=serving.INPUT_NAME,
-        output_name=serving.OUTPUT_NAME,
-        max_batch_size=serving.MAX_BATCH_SIZE,
-        preferred_batch_sizes=serving.PREFERRED_BATCH_SIZES,
-        max_queue_delay_us=serving.MAX_QUEUE_DELAY_US,
-        kind=kind,
-    )
+    return served_config(kind)
 
 
 def _dims(value_info: onnx.ValueInfoProto) -> list[int | str]:
