@@ -25,20 +25,21 @@ $(SETUP_STAMP): pyproject.toml package.json
 
 setup: $(SETUP_STAMP) ## Create .venv, install the pins, the CDK CLI, the layer's ARM64 wheels and the model (quick when done)
 	@$(BIN)/python -m infrastructure.layer_build
-	@$(BIN)/python models/invoice-anomaly/build.py
+	@$(BIN)/python -m models
 
-model: $(SETUP_STAMP) ## Train (if stale) and package the invoice anomaly model into models/invoice-anomaly/artifacts/
-	$(BIN)/python models/invoice-anomaly/build.py
+model: $(SETUP_STAMP) ## Train (if stale) and package every declared model into models/<package>/artifacts/
+	$(BIN)/python -m models
 
 lint: setup ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: setup ## mypy --strict on functions/ and layers/
-	$(BIN)/mypy functions layers/aios/python/aios
+typecheck: setup ## mypy --strict on functions/, layers/, infrastructure/ and models/
+	$(BIN)/mypy functions layers/aios/python/aios infrastructure models
 
-asl: setup ## Validate every ASL file with statelint
-	@for f in statemachines/*.asl.json; do $(BIN)/statelint "$$f" || exit 1; done; echo "statelint: all ASL files valid"
+asl: setup ## Check the ASL sources' layout, expand their fragments, validate each with statelint
+	$(BIN)/python -m infrastructure.asl_source --check --expand-to build/asl
+	@for f in build/asl/*.asl.json; do $(BIN)/statelint "$$f" || exit 1; done; echo "statelint: all ASL files valid"
 
 test-unit: setup
 	$(BIN)/pytest tests/unit -q -p no:cacheprovider

@@ -123,14 +123,16 @@ def main(calls: int) -> None:
             ).model_dump(mode="json")  # fmt: skip
 
         def kit_read(_: int) -> object:
-            request = payments.REQUEST.validate_python(
+            request = payments.PaymentsConnector.request_adapter().validate_python(
                 {"operation": "get_payment_status", "payment_id": "pi_1"}
             )
-            return payments.handle(request, connector).model_dump(mode="json")
+            return payments.PaymentsConnector.handle(request, connector).model_dump(mode="json")
 
         def kit_side_effect(i: int) -> object:
-            request = payments.REQUEST.validate_python({**CREATE, "business_key": f"erp:INV-{i}"})
-            return payments.handle(request, connector).model_dump(mode="json")
+            request = payments.PaymentsConnector.request_adapter().validate_python(
+                {**CREATE, "business_key": f"erp:INV-{i}"}
+            )
+            return payments.PaymentsConnector.handle(request, connector).model_dump(mode="json")
 
         results = {
             "bare httpx": per_call_us(bare_call, calls),

@@ -7,7 +7,7 @@ duration), Lambda (requests, GB-seconds from each function's memory in the platf
 description), DynamoDB on-demand requests, EventBridge events, API Gateway HTTP API requests,
 CloudWatch Logs ingestion, CloudTrail data events, S3 requests of data capture, and the
 endpoint's instance hours (24 h a day: a real-time endpoint bills while it exists). The
-default instance of each stage (``infrastructure/platform/models.py`` ``STAGE_SERVING``) is
+default instance of each stage (``INVOICE_ANOMALY.stages``, ``infrastructure/platform/models.py``) is
 the cheapest candidate whose capacity covers the stage's peak at every volume; a test checks
 that the code's choice is the one this table makes.
 

@@ -73,16 +73,13 @@ import numpy as np
 import onnxruntime  # type: ignore[import-untyped]
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL_ROOT = REPO / "models" / "invoice-anomaly"
-for _p in (MODEL_ROOT, REPO / "layers" / "aios" / "python"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-import serving  # noqa: E402
-from generate import generate  # noqa: E402
-from train import featurize  # noqa: E402
+if str(REPO) not in sys.path:  # a script: the repository root, where the models package is
+    sys.path.insert(0, str(REPO))
 
 from aios.scoring import InvoiceFeatures, encode_request, feature_matrix  # noqa: E402
+from models.invoice_anomaly import serving  # noqa: E402
+from models.invoice_anomaly.generate import generate  # noqa: E402
+from models.invoice_anomaly.train import featurize  # noqa: E402
 
 BATCH_SIZES = (1, 8, 64, 512, 4096)
 HTTP_PORT = 18600

@@ -56,6 +56,7 @@ from infrastructure.local.harness import (
     sign_standard,
     slack_action_body,
 )
+from infrastructure.ops.report import CLOSING_STATES
 from infrastructure.platform.payables import APPROVERS_ENVIRONMENT
 
 LADDER_SECONDS = int(os.environ.get("AIOS_SOAK_LADDER_SECONDS", "5"))
@@ -72,6 +73,14 @@ EXPECTED_END = {
     "expired": "Invoice rejected: nobody answered",
 }
 ALREADY_HANDLED = "Already handled by another execution"
+#: States whose answers a violation shows (what the approval stages found).
+APPROVAL_STEPS = {
+    "Ask an approver in Slack",
+    "Remind the approver",
+    "Escalate to the second approver",
+    "Expire the approval request",
+    "Follow the recorded outcome",
+}
 FUNCTION_FAULTS = {
     "erp-connector": {"error": "Connector.Unavailable", "probability": 0.1},
     "payments-connector": {"error": "Connector.Unavailable", "probability": 0.1},
@@ -375,7 +384,8 @@ class Soak:
         return len(letters)
 
     def failures(self, execution_arn: str) -> list[str]:
-        """``state: error`` of each failed task of an execution, to say why it ended so."""
+        """``state: error`` of each failed or timed-out task of an execution, and what the
+        approval steps answered, to say why it ended so."""
         found, state = [], ""
         for event in self.local.history(execution_arn):
             if "stateEnteredEventDetails" in event:
@@ -384,6 +394,11 @@ class Soak:
                 details = event["taskFailedEventDetails"]
                 _, cause = failure(details.get("error"), details.get("cause"))
                 found.append(f"{state}: {details.get('error')} ({cause or ''})")
+            elif event["type"] == "TaskTimedOut":
+                found.append(f"{state}: timed out")
+            elif event["type"] == "TaskSucceeded" and state in APPROVAL_STEPS:
+                output = str(event["taskSucceededEventDetails"].get("output", ""))
+                found.append(f"{state}: {output[:160]}")
         return found
 
     def check_lineage(self, invoice: Invoice, end: str) -> None:
@@ -392,7 +407,8 @@ class Soak:
         for event in invoice.deliveries:
             if event not in intake:
                 self.violation(f"{invoice.business_key}: delivery {event} has no intake lineage row")
-        closing = [row for row in rows if row.get("state") == "Close the books"]
+        # "Close the books", or "Execution failed" for one that failed at a step (no redrive here)
+        closing = [row for row in rows if row.get("state") in CLOSING_STATES]
         if end != ALREADY_HANDLED and len(closing) != 1:
             self.violation(f"{invoice.business_key}: {len(closing)} closing lineage rows")
         for row in closing:
@@ -435,6 +451,9 @@ def start(*, ladder_seconds: int = LADDER_SECONDS) -> LocalProcess:
             "AIOS_LOCAL_SECRET_STANDARD": STANDARD_SECRET,
             "AIOS_LOCAL_SECRET_SLACK": SLACK_SECRET,
             "AIOS_LOCAL_TIME_SCALE": "0.01",
+            # One warm worker per function, as the e2e tier starts: stages of a few seconds
+            # should not all wait behind first cold starts.
+            "AIOS_LOCAL_LAMBDA_PREWARM": "1",
             "AIOS_SOAK_LADDER_SECONDS": str(ladder_seconds),
         },
         platform="bench/soak_platform.py:PLATFORM",
@@ -472,6 +491,19 @@ def main() -> None:
     print(
         "answers                    : "
         + ", ".join(f"{k}: {sum(1 for i in report.invoices if i.click == k)}" for k in EXPECTED_END)
+    )
+    moments: dict[str, dict[str, int]] = {}
+    for invoice in report.invoices:
+        if invoice.click_at:
+            answers = moments.setdefault(invoice.click_at, {})
+            answer = invoice.click or invoice.unknown or "no answer"
+            answers[answer] = answers.get(answer, 0) + 1
+    print(
+        "answers by click moment    : "
+        + "; ".join(
+            f"{moment}: " + ", ".join(f"{k} {v}" for k, v in sorted(answers.items()))
+            for moment, answers in sorted(moments.items())
+        )
     )
     for name, values in (("soak ack", acks), ("bare server", bare)):
         p50, p95, p99 = (percentile(values, q) * 1000 for q in (0.5, 0.95, 0.99))

@@ -46,10 +46,11 @@ class AiosStacks:
         self.models = ModelsStack(
             app,
             settings.name("models"),
+            platform=platform,
             data=self.data,
             settings=settings,
             env=environment,
-            description="aios: invoice anomaly model, its SageMaker endpoint (blue/green) and autoscaling",
+            description="aios: the served models, their SageMaker endpoints (blue/green) and autoscaling",
         )
         # The functions call the endpoint the models stack deploys, in the version it deploys.
         self.platform.add_stack_dependency(self.models)
@@ -62,12 +63,15 @@ class AiosStacks:
 
 
 def build_app(
-    *, outdir: str | Path | None = None, context: dict[str, object] | None = None
+    *,
+    outdir: str | Path | None = None,
+    context: dict[str, object] | None = None,
+    platform: Platform = PLATFORM,
 ) -> tuple[cdk.App, AiosStacks]:
     # Command-line context (-c key=value, or ``context`` here) wins over cdk.json.
     app = cdk.App(outdir=str(outdir) if outdir else None, context={**cdk_json_context(), **(context or {})})
     settings = DeploymentSettings.from_app(app)
-    stacks = AiosStacks(app, platform=PLATFORM, settings=settings)
+    stacks = AiosStacks(app, platform=platform, settings=settings)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stacks
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from infrastructure.platform.model import Platform, WorkflowSpec
+    from infrastructure.platform.spec import Platform, WorkflowSpec
 
 _LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 _SUBSTITUTION = re.compile(r"^\$\{([A-Za-z0-9_]+)\}$")

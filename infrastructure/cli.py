@@ -53,6 +53,9 @@ def local_up(api_port: int, aws_port: int, platform_ref: str | None) -> None:
       AIOS_LOCAL_SECRET_<SOURCE>  signing secret of a source (else generated and printed)
       AIOS_LOCAL_FAULTS           faults to inject, JSON or a JSON file (also POST /_aios/faults)
       AIOS_LOCAL_TIME_SCALE       factor in (0, 1] on Wait states and Retry intervals
+                                  (and on schedules' rate(...))
+      AIOS_LOCAL_SCHEDULE_SECONDS seconds between runs of every scheduled function
+                                  (else its rate, scaled; e.g. 2 for a gauge in tests)
       AIOS_LOCAL_IAM              enforce (default): each function's calls are checked
                                   against its synthesized role policy; off: not checked
     """

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from infrastructure.local.harness import (
     LocalProcess,
@@ -50,21 +51,61 @@ OUTCOMES = {
 }
 
 
+#: The summary's outcome words, as ``infrastructure.ops.report.summary_counts`` counts them.
+SUMMARY_WORDS = {
+    "rejected": "rejected",
+    "rejected (no answer)": "auto-rejected",
+    "rejected (invalid)": "invalid",
+    "compensated": "compensated",
+    "failed": "failed",
+}
+
+
+def summary(outcomes: Mapping[str, str], asked: set[str]) -> dict[str, int]:
+    """The demo's own count (from each execution's last state and what Slack was asked)."""
+    counts = Counter(outcomes.values())
+    automated = sum(1 for key, outcome in outcomes.items() if outcome == "paid" and key not in asked)
+    result = {"invoices": len(outcomes), "automated": automated, "approved": counts["paid"] - automated}
+    result["paid"] = counts["paid"]
+    result |= {word: counts[outcome] for outcome, word in SUMMARY_WORDS.items()}
+    result["other"] = counts["other"]
+    return result
+
+
+def report_disagreements(local: LocalProcess, expected: Mapping[str, int]) -> list[str]:
+    """Where ``aios report`` (executions and lineage) says otherwise than the demo's summary."""
+    from infrastructure.ops.report import Report, summary_counts  # noqa: PLC0415
+
+    answer = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "infrastructure.cli", "report", "--json", "--endpoint-url", local.aws],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    counts = summary_counts(Report.model_validate_json(answer.stdout))
+    return [
+        f"{k}: demo {expected[k]}, aios report {counts.get(k)}"
+        for k in expected
+        if counts.get(k) != expected[k]
+    ]
+
+
 class Demo:
-    def __init__(self, local: LocalProcess) -> None:
+    def __init__(self, local: LocalProcess, invoices: Sequence[str] = INVOICES) -> None:
         self.local = local
+        self.invoices = list(invoices)
         self.answered: set[str] = set()
         #: Invoices whose approval was asked in Slack (read before the message is updated).
         self.asked: set[str] = set()
 
     def send_invoices(self) -> None:
         secret = self.local.secrets["standard"]
-        statuses = Counter()
-        for invoice_id in INVOICES:
+        statuses: Counter[int] = Counter()
+        for invoice_id in self.invoices:
             body = invoice_webhook(invoice_id)
             status, _, _ = self.local.request("POST", "/webhooks/standard", body, sign_standard(secret, body))
             statuses[status] += 1
-        print(f"sent {len(INVOICES)} signed invoice.received webhooks: HTTP {dict(statuses)}")
+        print(f"sent {len(self.invoices)} signed invoice.received webhooks: HTTP {dict(statuses)}")
 
     def answer_approvals(self) -> None:
         """Click approve (or reject) on every approval request that has not been answered."""
@@ -79,7 +120,7 @@ class Demo:
             self.asked.add(f"erp:{invoice_id}")
             if invoice_id == UNANSWERED:
                 continue
-            action = "reject" if invoice_id == REJECTED else "approve"
+            action: Literal["approve", "reject"] = "reject" if invoice_id == REJECTED else "approve"
             body = slack_action_body(approval_id, action, APPROVER, CHANNEL, message["ts"])
             status, _, reply = self.local.request("POST", "/approvals/slack", body, sign_slack(secret, body))
             print(f"  {APPROVER} clicks {action:<7} on {invoice_id}: HTTP {status} {reply.decode()}")
@@ -97,7 +138,7 @@ class Demo:
         while time.monotonic() < deadline:
             self.answer_approvals()
             executions = self.executions()
-            if len(executions) >= len(INVOICES) and all(e["status"] != "RUNNING" for e in executions):
+            if len(executions) >= len(self.invoices) and all(e["status"] != "RUNNING" for e in executions):
                 return executions
             time.sleep(0.5)
         raise TimeoutError("the workflows did not finish in time")
@@ -155,6 +196,8 @@ def main() -> int:
             f"auto-rejected {counts['rejected (no answer)']}, paid {counts['paid']}, "
             f"compensated {counts['compensated']}, failed {counts['failed']}"
         )
+        disagreements = report_disagreements(local, summary(outcomes, asked))
+        print("aios report: " + ("; ".join(disagreements) if disagreements else "agrees with this summary"))
         approved = sorted(key for key in asked if outcomes.get(key) == "paid")
         if approved:
             example = approved[0]
@@ -174,7 +217,7 @@ def main() -> int:
                 check=True,
             )
             _print_lineage(local, example)
-        return 0 if counts["failed"] == 0 and len(outcomes) == len(INVOICES) else 1
+        return 0 if counts["failed"] == 0 and len(outcomes) == len(INVOICES) and not disagreements else 1
     finally:
         print(f"\nlocal mode stopped (exit {local.stop()})")
 

@@ -22,8 +22,8 @@ LAYER_DEPENDENCIES = REPO_ROOT / "build" / "layer-dependencies" / "python"
 LAMBDA_PYTHON_VERSION = "3.14"
 LAMBDA_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
 #: Distributions of pyproject.toml that the functions need at run time. boto3 is included
-#: although the runtime has one: the X-Ray SDK pulls botocore in anyway, and a layer botocore
-#: beside the runtime's older boto3 would mix versions. The functions run what the tests ran.
+#: although the runtime has one: the runtime's boto3 lags the pinned one, and the functions
+#: must run what the tests ran.
 LAYER_DISTRIBUTIONS = ("aws-lambda-powertools", "pydantic", "httpx", "boto3")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from aws_cdk import App, RemovalPolicy
 from aws_cdk.aws_logs import RetentionDays
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Stage = Literal["dev", "prod"]
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
@@ -27,6 +27,27 @@ _RETENTIONS: tuple[tuple[int, RetentionDays], ...] = (
 )
 
 
+class WorkflowRollout(BaseModel):
+    """How a workflow alias shifts to a new state machine version (``DeploymentPreference``:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-stepfunctions-statemachinealias-deploymentpreference.html).
+
+    CANARY: ``percentage`` first, the rest after ``interval`` minutes; LINEAR: ``percentage``
+    more every ``interval`` minutes; ALL_AT_ONCE: everything at once, watched for alarms.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["CANARY", "LINEAR", "ALL_AT_ONCE"]
+    percentage: Annotated[int, Field(ge=1, le=99)] | None = None
+    interval: Annotated[int, Field(ge=1, le=2100)] | None = None
+
+    @model_validator(mode="after")
+    def _shifting_needs_a_step(self) -> WorkflowRollout:
+        if self.type != "ALL_AT_ONCE" and (self.percentage is None or self.interval is None):
+            raise ValueError(f"a {self.type} rollout needs a percentage and an interval (minutes)")
+        return self
+
+
 class DeploymentSettings(BaseModel):
     """What an operator may choose per deployment (``cdk deploy -c stage=prod ...``)."""
 
@@ -37,7 +58,7 @@ class DeploymentSettings(BaseModel):
     log_retention_days: Annotated[int, Field(ge=1, alias="logRetentionDays")]
     secrets_prefix: Annotated[str, Field(pattern=r"^[a-z0-9-]+$", alias="secretsPrefix")]
     # Unset (the default): the stage's serving default, chosen from the cost table
-    # (infrastructure/platform/models.py STAGE_SERVING, bench/cost.py).
+    # (ModelSpec.stages in infrastructure/platform/models.py, bench/cost.py); applies to every model.
     model_instance_type: Annotated[str | None, Field(pattern=r"^ml\.", alias="modelInstanceType")] = None
     model_instance_count: Annotated[int | None, Field(ge=1, alias="modelInstanceCount")] = None
     api_rate_limit: Annotated[int, Field(ge=1, alias="apiRateLimit")]
@@ -48,6 +69,20 @@ class DeploymentSettings(BaseModel):
     reserved_concurrency: Annotated[
         dict[str, Annotated[int, Field(ge=1)]], Field(alias="reservedConcurrency")
     ]
+
+    # Stage -> how its workflow aliases roll out a new version (cdk.json ``workflowRollout``).
+    workflow_rollouts: Annotated[dict[Stage, WorkflowRollout], Field(alias="workflowRollout")]
+
+    @field_validator("workflow_rollouts", mode="before")
+    @classmethod
+    def _rollouts_from_cli(cls, value: object) -> object:
+        """``-c workflowRollout='{"prod": {...}}'`` arrives as a JSON string."""
+        return json.loads(value) if isinstance(value, str) else value
+
+    @property
+    def workflow_rollout(self) -> WorkflowRollout:
+        """This stage's rollout; a stage cdk.json does not list rolls out all at once."""
+        return self.workflow_rollouts.get(self.stage) or WorkflowRollout(type="ALL_AT_ONCE")
 
     @field_validator("reserved_concurrency", mode="before")
     @classmethod

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from infrastructure.constructs.log_groups import encrypted_log_group
 from infrastructure.nag import acknowledge
-from infrastructure.platform.model import Platform
+from infrastructure.platform.spec import Platform
 from infrastructure.settings import DeploymentSettings
 
 #: Access-log fields: who called which route and what came back; never bodies or headers
@@ -35,7 +35,12 @@ _ACCESS_LOG_FORMAT = {
 
 
 class WebhookApi(Construct):
-    """API Gateway HTTP API (payload format 2.0) in front of the platform's functions."""
+    """API Gateway HTTP API (payload format 2.0) in front of the platform's functions.
+
+    ``functions`` are what each route invokes: the functions' ``live`` aliases (the stack
+    passes ``PlatformFunction.alias``), so a route serves the version of the latest deploy and
+    API Gateway's invoke permission names the alias, never ``$LATEST``.
+    """
 
     def __init__(
         self,

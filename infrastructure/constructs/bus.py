@@ -9,7 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infrastructure.platform.model import EventBusSpec
+from infrastructure.platform.spec import EventBusSpec
 from infrastructure.settings import DeploymentSettings
 
 
@@ -18,7 +18,7 @@ def bus_name(spec: EventBusSpec, settings: DeploymentSettings) -> str:
 
 
 def archive_name(spec: EventBusSpec, settings: DeploymentSettings) -> str:
-    return settings.name(f"{spec.name}-archive")
+    return settings.name(spec.archive)
 
 
 def dead_letter_queue_name(settings: DeploymentSettings) -> str:
@@ -78,7 +78,9 @@ class PlatformBus(Construct):
             source_event_bus=self.bus,
             archive_name=archive_name(spec, settings),
             description="Every event on the aios bus, for replay",
-            event_pattern=events.EventPattern(account=[Stack.of(self).account]),
+            event_pattern=events.EventPattern(
+                account=spec.archive_pattern(Stack.of(self).account)["account"]
+            ),
             retention=Duration.days(spec.archive_retention_days),
         )
         # The key is set on the L1 resources: the L2 ``kms_key`` options add key-policy

@@ -9,7 +9,9 @@ from constructs import Construct
 
 from infrastructure.constructs.audit import trail_name
 from infrastructure.constructs.bus import archive_name, bus_name
-from infrastructure.platform.model import Platform
+from infrastructure.constructs.functions import schedule_rule_name
+from infrastructure.constructs.workflows import failure_rule_name
+from infrastructure.platform.spec import Platform
 from infrastructure.settings import DeploymentSettings
 
 
@@ -154,7 +156,24 @@ class PlatformKey(Construct):
                 resources=["*"],
                 conditions={
                     "StringEquals": this_account,
-                    "ArnLikeIfExists": {"aws:SourceArn": [bus_arn, f"{events_arn}:rule/{bus}/*"]},
+                    "ArnLikeIfExists": {
+                        "aws:SourceArn": [
+                            bus_arn,
+                            f"{events_arn}:rule/{bus}/*",
+                            # Scheduled functions' rules, on the default bus (constructs/functions.py).
+                            *(
+                                f"{events_arn}:rule/{schedule_rule_name(spec, settings)}"
+                                for spec in platform.functions
+                                if spec.schedule
+                            ),
+                            # Workflows' on-failure rules, on the default bus too (constructs/workflows.py).
+                            *(
+                                f"{events_arn}:rule/{failure_rule_name(workflow, settings)}"
+                                for workflow in platform.workflows
+                                if workflow.on_failure
+                            ),
+                        ]
+                    },
                 },
             )
         )

@@ -1,6 +1,6 @@
-"""SageMaker serving of the invoice anomaly model: artifact and capture buckets, the model
-package version of the built artifact, model, endpoint config, blue/green endpoint with
-alarm-driven rollback, and autoscaling.
+"""SageMaker serving of a model of the platform description (``ModelSpec``): artifact and
+capture buckets (shared, a prefix per model), the model package version of the built artifact,
+model, endpoint config, blue/green endpoint with alarm-driven rollback, and autoscaling.
 
 The serving image is SageMaker's Triton Inference Server container (``sagemaker-tritonserver``
 ``IMAGE_VERSION``; NVIDIA's monthly Triton release, maintained by AWS for SageMaker:
@@ -46,7 +46,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from infrastructure.constructs.log_groups import encrypted_log_group
 from infrastructure.constructs.storage import access_logs_bucket, encrypted_bucket
 from infrastructure.nag import acknowledge
-from infrastructure.platform.models import MODEL_NAME, ServingChoice, model_tarball, serving
+from infrastructure.platform.models import ServingChoice, model_tarball, serving
+from infrastructure.platform.spec import ModelSpec
 from infrastructure.settings import DeploymentSettings
 
 #: The serving image: SageMaker Triton, pinned to a release (a test checks it is the newest
@@ -55,7 +56,6 @@ IMAGE_FRAMEWORK = "sagemaker-tritonserver"
 IMAGE_VERSION = "26.05"
 IMAGE_REPOSITORY = "sagemaker-tritonserver"
 VARIANT = "AllTraffic"
-CAPTURE_PREFIX = MODEL_NAME
 #: Instance families with local NVMe storage. AWS encrypts it in hardware and rejects an
 #: endpoint config with ``KmsKeyId`` for them (CreateEndpointConfig API reference).
 _LOCAL_STORAGE_FAMILIES = frozenset(
@@ -64,17 +64,19 @@ _LOCAL_STORAGE_FAMILIES = frozenset(
 
 
 class ServingOptions(BaseModel):
-    """Optional CDK context (defaults in code; none of these keys is in cdk.json yet)."""
+    """Optional CDK context for every model of the deployment (defaults in code; none of
+    these keys is in cdk.json yet). Unset capture percent and canary wait: each model's own
+    (``ModelSpec.capture``, ``ModelSpec.rollout``)."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
-    capture_percent: int = Field(default=100, ge=1, le=100, alias="modelCapturePercent")
+    capture_percent: int | None = Field(default=None, ge=1, le=100, alias="modelCapturePercent")
     capture_retention_days: int = Field(default=30, ge=1, alias="modelCaptureRetentionDays")
     min_instances: int | None = Field(default=None, ge=1, alias="modelMinInstances")
     max_instances: int | None = Field(default=None, ge=1, alias="modelMaxInstances")
     invocations_per_instance: int = Field(default=600, ge=1, alias="modelInvocationsPerInstance")
     latency_p99_ms: int = Field(default=2_000, ge=1, alias="modelLatencyP99Ms")
-    canary_wait_seconds: int = Field(default=600, ge=0, le=3600, alias="modelCanaryWaitSeconds")
+    canary_wait_seconds: int | None = Field(default=None, ge=0, le=3600, alias="modelCanaryWaitSeconds")
 
     @classmethod
     def from_scope(cls, scope: Construct) -> ServingOptions:
@@ -149,29 +151,31 @@ class ServingImage:
     repository_arn: str
 
 
-def serving_image(scope: Construct, instance_type: str) -> ServingImage:
+def serving_image(scope: Construct, instance_type: str, *, mapping_id: str = "ServingImages") -> ServingImage:
+    """The image for ``instance_type`` (a ``mapping_id`` per model); the region rule once a stack."""
     stack = Stack.of(scope)
     if not Token.is_unresolved(stack.region) and stack.region not in image_regions():
         raise UnsupportedRegionError(region_message(stack.region))
     mapping = CfnMapping(
         scope,
-        "ServingImages",
+        mapping_id,
         mapping={
             region: {"uri": uri, "registry": uri.split(".", 1)[0]}
             for region, uri in image_uris(instance_type).items()
         },
     )
     # Region-agnostic synth: CloudFormation checks rules before it creates anything.
-    CfnRule(
-        scope,
-        "ServingImageRegion",
-        assertions=[
-            CfnRuleAssertion(
-                assert_=Fn.condition_contains(list(image_regions()), Aws.REGION),
-                assert_description=region_message("this region"),
-            )
-        ],
-    )
+    if scope.node.try_find_child("ServingImageRegion") is None:
+        CfnRule(
+            scope,
+            "ServingImageRegion",
+            assertions=[
+                CfnRuleAssertion(
+                    assert_=Fn.condition_contains(list(image_regions()), Aws.REGION),
+                    assert_description=region_message("this region"),
+                )
+            ],
+        )
     registry = mapping.find_in_map(Aws.REGION, "registry")
     return ServingImage(
         uri=mapping.find_in_map(Aws.REGION, "uri"),
@@ -182,9 +186,10 @@ def serving_image(scope: Construct, instance_type: str) -> ServingImage:
 
 
 class ModelStorage(Construct):
-    """Buckets the platform owns for the model: artifacts (what SageMaker downloads on every
-    scale-out and replacement, and what each model package version points at) and data
-    capture (inference inputs and outputs), each KMS-encrypted, versioned, access-logged.
+    """Buckets the platform owns for its models, each model under its name's prefix:
+    artifacts (what SageMaker downloads on every scale-out and replacement, and what each model
+    package version points at) and data capture (inference inputs and outputs), each
+    KMS-encrypted, versioned, access-logged.
 
     Not the CDK bootstrap staging bucket (no lifecycle of ours, shared by every CDK app in
     the account) and not the documents bucket (CloudTrail records its data events, and the
@@ -273,22 +278,29 @@ def _copy_atomically(source: Path, target: Path) -> None:
 
 
 def publish_artifact(
-    scope: Construct, *, bucket: s3.IBucket, model_version: str, choice: ServingChoice
+    scope: Construct,
+    *,
+    model: ModelSpec,
+    bucket: s3.IBucket,
+    model_version: str,
+    choice: ServingChoice,
+    construct_id: str = "PublishArtifact",
 ) -> PublishedArtifact:
     """Copy ``model.tar.gz`` (GPU or CPU config, after the instance) and ``metrics.json`` to
     ``<model>/<version>/<kind>/`` in the artifacts bucket, at deploy time. Earlier versions
     stay (``prune=False``): their model package versions still point at them."""
     kind: Literal["gpu", "cpu"] = "gpu" if choice.is_gpu else "cpu"
+    module = serving(model)
     # A fixed folder under the (git-ignored) artifacts, not a temp dir: every synth would leave
     # one behind, and the asset hash depends only on the two files' content.
-    staging = Path(serving().ARTIFACTS_DIR) / "publish" / kind
+    staging = Path(module.ARTIFACTS_DIR) / "publish" / kind
     staging.mkdir(parents=True, exist_ok=True)
-    _copy_atomically(model_tarball(kind), staging / "model.tar.gz")
-    _copy_atomically(serving().METRICS_FILE, staging / "metrics.json")
-    prefix = f"{MODEL_NAME}/{model_version}/{kind}/"
+    _copy_atomically(model_tarball(model, kind), staging / "model.tar.gz")
+    _copy_atomically(module.METRICS_FILE, staging / "metrics.json")
+    prefix = f"{model.name}/{model_version}/{kind}/"
     deployment = s3_deployment.BucketDeployment(
         scope,
-        "PublishArtifact",
+        construct_id,
         sources=[s3_deployment.Source.asset(str(staging))],
         destination_bucket=bucket,
         destination_key_prefix=prefix,
@@ -340,6 +352,7 @@ class ModelRegistry(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        model: ModelSpec,
         settings: DeploymentSettings,
         model_version: str,
         entry: dict[str, Any],
@@ -352,10 +365,12 @@ class ModelRegistry(Construct):
         self.group = sagemaker.CfnModelPackageGroup(
             self,
             "Group",
-            model_package_group_name=settings.name(MODEL_NAME),
+            model_package_group_name=settings.name(model.name),
+            # Update requires: Replacement (and the group is named): the text stays put
+            # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-sagemaker-modelpackagegroup.html).
             model_package_group_description=(
-                "aios invoice anomaly scorer (models/invoice-anomaly); one version per built "
-                "artifact, the endpoint serves the approved one named by the aios:model-version tag"
+                f"aios {model.description}; one version per built artifact, the endpoint serves "
+                "the approved one named by the aios:model-version tag"
             ),
             tags=version_tag,
         )
@@ -377,7 +392,7 @@ class ModelRegistry(Construct):
                     sagemaker.CfnModelPackage.ModelPackageContainerDefinitionProperty(
                         image=image.uri,
                         model_data_url=artifact.model_url,
-                        environment=serving().serving_environment(),
+                        environment=serving(model).serving_environment(),
                     )
                 ],
                 supported_content_types=content_types,
@@ -411,6 +426,7 @@ class ModelEndpoint(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        model: ModelSpec,
         endpoint_name: str,
         model_version: str,
         key: kms.IKey,
@@ -423,6 +439,7 @@ class ModelEndpoint(Construct):
         options: ServingOptions,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.spec = model
         self.endpoint_name = endpoint_name
         self.model_version = model_version
         self.choice = choice
@@ -468,10 +485,12 @@ class ModelEndpoint(Construct):
             # Instances with local NVMe storage (g5 among them) encrypt it in hardware, and
             # CreateEndpointConfig rejects a KmsKeyId for them; captured data is KMS-encrypted.
             kms_key_id=None if local_storage else key.key_arn,
-            data_capture_config=sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+            data_capture_config=None
+            if not model.capture.enabled
+            else sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
                 enable_capture=True,
-                initial_sampling_percentage=options.capture_percent,
-                destination_s3_uri=f"s3://{storage.capture.bucket_name}/{CAPTURE_PREFIX}",
+                initial_sampling_percentage=options.capture_percent or model.capture.percent,
+                destination_s3_uri=f"s3://{storage.capture.bucket_name}/{model.name}",
                 kms_key_id=key.key_arn,
                 capture_options=[
                     sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
@@ -492,9 +511,9 @@ class ModelEndpoint(Construct):
             endpoint_config_name=self.config.attr_endpoint_config_name,
             deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
                 blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
-                    traffic_routing_configuration=self._traffic(choice, options),
-                    termination_wait_in_seconds=300,
-                    maximum_execution_timeout_in_seconds=3600,
+                    traffic_routing_configuration=self._traffic(model, choice, options),
+                    termination_wait_in_seconds=model.rollout.termination_wait_seconds,
+                    maximum_execution_timeout_in_seconds=model.rollout.max_execution_timeout_seconds,
                 ),
                 auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
                     alarms=[
@@ -518,18 +537,23 @@ class ModelEndpoint(Construct):
 
     @staticmethod
     def _traffic(
-        choice: ServingChoice, options: ServingOptions
+        model: ModelSpec, choice: ServingChoice, options: ServingOptions
     ) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
-        """Canary (one instance first) where the fleet has two or more; all at once otherwise.
-        Both bake for ``canary_wait_seconds`` and roll back on the alarms."""
+        """Canary (``rollout.canary_instances`` first) where that is at most half the fleet;
+        all at once otherwise. Both bake for the rollout's wait and roll back on the alarms."""
+        wait = options.canary_wait_seconds
+        if wait is None:
+            wait = model.rollout.wait_seconds
         if choice.traffic == "CANARY":
             return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
                 type="CANARY",
-                canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(type="INSTANCE_COUNT", value=1),
-                wait_interval_in_seconds=options.canary_wait_seconds,
+                canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
+                    type="INSTANCE_COUNT", value=model.rollout.canary_instances
+                ),
+                wait_interval_in_seconds=wait,
             )
         return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-            type="ALL_AT_ONCE", wait_interval_in_seconds=options.canary_wait_seconds
+            type="ALL_AT_ONCE", wait_interval_in_seconds=wait
         )
 
     def _execution_role(
@@ -550,7 +574,7 @@ class ModelEndpoint(Construct):
         (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html#sagemaker-roles-createmodel-perms,
         https://docs.aws.amazon.com/AmazonECR/latest/userguide/security_iam_id-based-policy-examples.html).
         """
-        capture_objects = capture_bucket.arn_for_objects(f"{CAPTURE_PREFIX}/*")
+        capture_objects = capture_bucket.arn_for_objects(f"{self.spec.name}/*")
         policy = iam.PolicyDocument(
             statements=[
                 iam.PolicyStatement(
@@ -577,10 +601,14 @@ class ModelEndpoint(Construct):
                     actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                     resources=[log_group.log_group_arn],
                 ),
-                iam.PolicyStatement(
-                    sid="DataCapture",
-                    actions=["s3:PutObject"],
-                    resources=[capture_objects],
+                *(
+                    [
+                        iam.PolicyStatement(
+                            sid="DataCapture", actions=["s3:PutObject"], resources=[capture_objects]
+                        )
+                    ]
+                    if self.spec.capture.enabled
+                    else []
                 ),
                 iam.PolicyStatement(
                     sid="PlatformKey",
@@ -602,12 +630,12 @@ class ModelEndpoint(Construct):
             description=f"aios SageMaker execution role of {self.endpoint_name}",
             inline_policies={"Serving": policy},
         )
-        stack = Stack.of(self)
-        acknowledge(
-            role,
-            f"AwsSolutions-IAM5[Resource::{_nag_arn(capture_objects, stack)}]",
-            "data capture writes objects with generated names under the model's capture prefix only",
-        )
+        if self.spec.capture.enabled:
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{_nag_arn(capture_objects, Stack.of(self))}]",
+                "data capture writes objects with generated names under the model's capture prefix only",
+            )
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",

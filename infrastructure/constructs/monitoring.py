@@ -8,7 +8,7 @@ functions' JSON logs, Step Functions p50/p95) are custom metric groups of the sa
 
 Everything iterates the description: a new workflow, function, connector or model gets its
 widgets and alarms without an edit here. Signals the code does not emit yet are listed in
-``MISSING_SIGNALS``; their alarms treat missing data as not breaching.
+``MISSING_SIGNALS``; alarms treat missing data as not breaching.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from aios.config import METRICS_NAMESPACE, EnvVar
+from aios.approvals import gauge
+from aios.config import METRICS_NAMESPACE, variable
 from aios.connectors.breaker import BreakerPolicy
 from infrastructure.constructs.model_serving import ServingOptions
-from infrastructure.platform.model import FunctionSpec, Platform, WorkflowSpec
+from infrastructure.platform.spec import FunctionSpec, Platform, WorkflowSpec
 from infrastructure.settings import DeploymentSettings
 
 if TYPE_CHECKING:
@@ -50,15 +51,12 @@ SUBSCRIPTIONS_CONTEXT = "alarmSubscriptions"
 #: The SageMaker variant every model endpoint serves (constructs/model_serving.py).
 MODEL_VARIANT = "AllTraffic"
 _LADDER_ENV = (
-    EnvVar.APPROVAL_REMINDER_SECONDS.value,
-    EnvVar.APPROVAL_ESCALATION_SECONDS.value,
-    EnvVar.APPROVAL_EXPIRY_SECONDS.value,
+    variable("approval_reminder_seconds"),
+    variable("approval_escalation_seconds"),
+    variable("approval_expiry_seconds"),
 )
 #: Signals the dashboard shows or alarms on that no code emits yet (metric names proposed).
-MISSING_SIGNALS = {
-    "ApprovalsPending": "approvals waiting (gauge), by the approvals table's pending items",
-    "ApprovalOldestPendingAgeSeconds": "age of the oldest pending approval (gauge)",
-}
+MISSING_SIGNALS: dict[str, str] = {}
 
 
 class AlarmSubscription(BaseModel):
@@ -431,8 +429,12 @@ class PlatformMonitoring(Construct):
             function.log_group,
             f"{spec.name}-cold-starts",
             metric_name=f"ColdStarts-{spec.name}",
-            # Lambda's REPORT line carries "Init Duration" only for a cold start.
-            pattern=logs.FilterPattern.all_terms("REPORT", "Init Duration"),
+            # Lambda's REPORT line carries "Init Duration" only for a cold start; with SnapStart
+            # a new environment's REPORT carries "Restore Duration" instead
+            # (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-monitoring.html).
+            pattern=logs.FilterPattern.any_term_group(
+                ["REPORT", "Init Duration"], ["REPORT", "Restore Duration"]
+            ),
         )
         groups = [
             monitoring.CustomMetricGroup(
@@ -642,8 +644,9 @@ class PlatformMonitoring(Construct):
     def _approvals(self) -> None:
         ladder = self.thresholds.approval_ladder_seconds
         oldest = monitoring.CustomMetricWithAlarm(
+            # What the approvals-gauge function emits every minute (aios.approvals.gauge).
             metric=self._metric(
-                "ApprovalOldestPendingAgeSeconds", statistic="Maximum", label="oldest pending (s)"
+                gauge.OLDEST_AGE_METRIC, gauge.DIMENSIONS, statistic="Maximum", label="oldest pending (s)"
             ),
             alarm_friendly_name="approval-oldest-pending",
             add_alarm=self._threshold(
@@ -660,7 +663,12 @@ class PlatformMonitoring(Construct):
             metric_groups=[
                 monitoring.CustomMetricGroup(
                     title="pending and oldest pending",
-                    metrics=[self._metric("ApprovalsPending", statistic="Maximum", label="pending"), oldest],
+                    metrics=[
+                        self._metric(
+                            gauge.PENDING_METRIC, gauge.DIMENSIONS, statistic="Maximum", label="pending"
+                        ),
+                        oldest,
+                    ],
                 ),
                 monitoring.CustomMetricGroup(
                     title="reminders, escalations, expiries, decisions",
@@ -764,6 +772,12 @@ class PlatformMonitoring(Construct):
     @property
     def alarms(self) -> list[cloudwatch.AlarmBase]:
         return [alarm.alarm for alarm in self.facade.created_alarms()]
+
+    def workflow_alarms(self, workflow: str) -> list[cloudwatch.AlarmBase]:
+        """The SLO alarms of one workflow (named ``slo-<workflow>-...``): what a rollout of its
+        alias rolls back on (constructs/workflows.py ``Workflow.roll_back_on``)."""
+        prefix = self.settings.name(f"slo-{workflow}-")
+        return [a.alarm for a in self.facade.created_alarms() if a.alarm_name.startswith(prefix)]
 
 
 def monitor_platform_stack(stack: PlatformStack) -> PlatformMonitoring:

@@ -14,7 +14,7 @@ from constructs import Construct
 from aios.fingerprints import fingerprint_key_secret_name
 from aios.secrets import PLACEHOLDER_BASE_URL, connector_secret_name, webhook_secret_name
 from infrastructure.nag import acknowledge
-from infrastructure.platform.model import Platform
+from infrastructure.platform.spec import Platform
 from infrastructure.settings import DeploymentSettings
 
 

@@ -8,7 +8,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infrastructure.platform.model import KeyAttribute, Platform
+from infrastructure.platform.spec import KeyAttribute, Platform
 from infrastructure.settings import DeploymentSettings
 
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
@@ -110,6 +110,7 @@ class Tables(Construct):
                     index_name=index.name,
                     partition_key=_attribute(index.partition_key),
                     sort_key=_attribute(index.sort_key) if index.sort_key else None,
+                    projection_type=dynamodb.ProjectionType[index.projection],
                 )
             self.by_id[spec.id] = table
 

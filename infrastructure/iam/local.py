@@ -40,7 +40,7 @@ from infrastructure.iam.policy import statements_of
 from infrastructure.iam.requests import service_data
 from infrastructure.iam.template import exports_of, resolve_intrinsics
 from infrastructure.local.deploy import LocalNames
-from infrastructure.platform.model import REPO_ROOT, Platform
+from infrastructure.platform.spec import REPO_ROOT, Platform
 
 LOG = logging.getLogger("aios.iam")
 IAM_ENV = "AIOS_LOCAL_IAM"

@@ -32,7 +32,12 @@ _ORIGINALS: dict[type[Any], Any] = {}
 
 
 def current_state_machine() -> str | None:
-    return getattr(_CURRENT, "arn", None)
+    """The unqualified ARN: an execution of a version (``...:stateMachine:name:3``) runs under
+    the state machine's role (local/versions.py)."""
+    arn: str | None = getattr(_CURRENT, "arn", None)
+    if arn is not None and arn.count(":") == 7 and arn.split(":")[5] == "stateMachine":
+        return arn.rpartition(":")[0]
+    return arn
 
 
 class _Router:

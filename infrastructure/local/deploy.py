@@ -21,7 +21,11 @@ from typing import Any
 
 from aios.fingerprints import fingerprint_key_secret_name
 from aios.secrets import WebhookSecret, connector_secret_name, webhook_secret_name
-from infrastructure.platform.model import (
+from infrastructure.platform.models import artifact_version
+from infrastructure.platform.spec import (
+    FAILURE_MAX_EVENT_AGE_SECONDS,
+    FAILURE_RETRY_ATTEMPTS,
+    EventBusSpec,
     FunctionSpec,
     KeyAttribute,
     Platform,
@@ -29,13 +33,15 @@ from infrastructure.platform.model import (
     TableSpec,
     WorkflowSpec,
 )
-from infrastructure.platform.models import artifact_version
 
 STAGE = "local"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 SECRETS_PREFIX = "aios"
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+#: As CDK's constructs: every function and workflow has a ``live`` alias over its versions.
+LIVE_ALIAS = "live"
+FIRST_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,14 @@ class LocalNames:
     def function_arn(self, function_name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function(function_name)}"
 
+    def function_version_arn(self, function_name: str, version: str = FIRST_VERSION) -> str:
+        """What a workflow calls (CDK: the version the deploy published; here the first)."""
+        return f"{self.function_arn(function_name)}:{version}"
+
+    def state_machine_alias_arn(self, workflow: str) -> str:
+        """What the workflow's rule starts (CDK: the ``live`` alias)."""
+        return f"{self.state_machine_arn(workflow)}:{LIVE_ALIAS}"
+
     def state_machine(self, workflow: str) -> str:
         return self.name(workflow)
 
@@ -84,8 +98,18 @@ class LocalNames:
     def workflow_log_group_arn(self, workflow: str) -> str:
         return f"arn:aws:logs:{self.region}:{self.account}:log-group:{self.workflow_log_group(workflow)}:*"
 
+    def schedule_rule(self, function: str) -> str:
+        return self.name(f"{function}-schedule")
+
     def rule(self, workflow: str) -> str:
         return self.name(f"{workflow}-trigger")
+
+    def failure_rule(self, workflow: str) -> str:
+        """The workflow's ``on_failure`` rule, on the default bus (CDK: ``record_failures_with``)."""
+        return self.name(f"{workflow}-on-failure")
+
+    def archive(self, bus: EventBusSpec) -> str:
+        return self.name(bus.archive)
 
     @property
     def dead_letter_queue(self) -> str:
@@ -100,8 +124,11 @@ class LocalNames:
         return f"arn:aws:iam::{self.account}:role/aios-local"
 
 
-def resolve_attribute(reference: ResourceAttribute, names: LocalNames) -> str:  # noqa: PLR0911 - a kind each
-    """The local value of a description reference (CDK's is ``PlatformStack.resolve_attribute``)."""
+def resolve_attribute(  # noqa: PLR0911 - a kind each
+    reference: ResourceAttribute, names: LocalNames, platform: Platform | None = None
+) -> str:
+    """The local value of a description reference (CDK's is ``PlatformStack.resolve_attribute``);
+    a model's needs the ``platform`` that declares it."""
     if reference.kind == "table":
         return names.table(reference.id) if reference.attribute == "name" else names.table_arn(reference.id)
     if reference.kind == "bucket":
@@ -109,9 +136,12 @@ def resolve_attribute(reference: ResourceAttribute, names: LocalNames) -> str:  
     if reference.kind == "bus":
         return names.bus(reference.id) if reference.attribute == "name" else names.bus_arn(reference.id)
     if reference.kind == "function":
-        return names.function_arn(reference.id)
+        return names.function_version_arn(reference.id)
     if reference.kind == "model":
-        return artifact_version() if reference.attribute == "version" else names.name(reference.id)
+        if platform is None:
+            raise ValueError(f"cannot resolve {reference} without the platform that declares the model")
+        model = platform.model(reference.id)
+        return artifact_version(model) if reference.attribute == "version" else names.name(model.name)
     if reference.kind == "queue":
         return names.queue_url(names.dead_letter_queue)
     if reference.kind == "literal":
@@ -144,7 +174,7 @@ def function_environment(platform: Platform, spec: FunctionSpec, names: LocalNam
         spec,
         stage=names.stage,
         secrets_prefix=names.secrets_prefix,
-        resolve=lambda reference: resolve_attribute(reference, names),
+        resolve=lambda reference: resolve_attribute(reference, names, platform),
     )
 
 
@@ -194,7 +224,7 @@ def _create_table(dynamodb: Any, table: TableSpec, names: LocalNames) -> None:
             {
                 "IndexName": index.name,
                 "KeySchema": _key_schema(index.partition_key, index.sort_key),
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": index.projection},
             }
             for index in table.indexes
         ]
@@ -287,6 +317,13 @@ def deploy(
         s3.create_bucket(Bucket=names.bucket(bucket.id))
 
     events.create_event_bus(Name=names.bus(platform.bus.name))
+    # As CDK's PlatformBus: every event of the account archived (replayed by ``aios resume``).
+    events.create_archive(
+        ArchiveName=names.archive(platform.bus),
+        EventSourceArn=names.bus_arn(platform.bus.name),
+        EventPattern=json.dumps(platform.bus.archive_pattern(names.account)),
+        RetentionDays=platform.bus.archive_retention_days,
+    )
     deployment.dead_letter_queue_url = sqs.create_queue(
         QueueName=names.dead_letter_queue, Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
     )["QueueUrl"]
@@ -328,13 +365,33 @@ def deploy(
             Environment={"Variables": function_environment(platform, spec, names)},
             DeadLetterConfig={"TargetArn": dlq_arn},
         )
+        # As CDK's PlatformFunction: a published version and the ``live`` alias on it.
+        version = lambda_.publish_version(FunctionName=names.function(spec.name))["Version"]
+        assert version == FIRST_VERSION, f"{spec.name}: first version is {version}"
+        lambda_.create_alias(FunctionName=names.function(spec.name), Name=LIVE_ALIAS, FunctionVersion=version)
+        if spec.schedule:
+            # As CDK's PlatformFunction: a rule on the default bus targeting the alias. moto
+            # runs no schedules: local/schedules.py does, and the events bridge never lets
+            # a bus event match it.
+            events.put_rule(
+                Name=names.schedule_rule(spec.name),
+                Description=f"Runs {spec.name} on {spec.schedule}",
+                ScheduleExpression=spec.schedule,
+                State="ENABLED",
+            )
+            events.put_targets(
+                Rule=names.schedule_rule(spec.name),
+                Targets=[{"Id": "Target0", "Arn": f"{names.function_arn(spec.name)}:{LIVE_ALIAS}"}],
+            )
 
     logs = aws("logs")
     for workflow in platform.workflows:
         # As CDK's Workflow: level ALL, without execution data, to its own log group. The
         # stepfunctions bridge writes the events; for Express it is the only way to see them.
         logs.create_log_group(logGroupName=names.workflow_log_group(workflow.name))
-        sfn.create_state_machine(
+        # As CDK's Workflow: version 1 published, and the ``live`` alias routing all to it.
+        created = sfn.create_state_machine(
+            publish=True,
             name=names.state_machine(workflow.name),
             definition=definition(platform, workflow, names),
             roleArn=names.role_arn,
@@ -347,6 +404,14 @@ def deploy(
                 ],
             },
         )
+        sfn.create_state_machine_alias(
+            name=LIVE_ALIAS,
+            description=f"aios workflow {workflow.name}: what rules start",
+            routingConfiguration=[
+                {"stateMachineVersionArn": created["stateMachineVersionArn"], "weight": 100}
+            ],
+        )
+        _create_failure_rule(events, platform, workflow, names, dlq_arn)
         if workflow.trigger is None:
             continue
         events.put_rule(
@@ -362,7 +427,7 @@ def deploy(
             Targets=[
                 {
                     "Id": "Target0",
-                    "Arn": names.state_machine_arn(workflow.name),
+                    "Arn": names.state_machine_alias_arn(workflow.name),
                     "RoleArn": names.role_arn,
                     "DeadLetterConfig": {"Arn": dlq_arn},
                     "RetryPolicy": {
@@ -373,6 +438,37 @@ def deploy(
             ],
         )
     return deployment
+
+
+def _create_failure_rule(
+    events: Any, platform: Platform, workflow: WorkflowSpec, names: LocalNames, dlq_arn: str
+) -> None:
+    if workflow.on_failure is None:
+        return
+    # As CDK: Step Functions' status changes reach the default bus; the rule hands
+    # an unsuccessful execution to the function's ``live`` alias.
+    events.put_rule(
+        Name=names.failure_rule(workflow.name),
+        Description=f"Unsuccessful executions of {workflow.name}: their closing lineage row.",
+        EventPattern=json.dumps(
+            platform.failure_pattern(names.state_machine_arn(workflow.name)), sort_keys=True
+        ),
+        State="ENABLED",
+    )
+    events.put_targets(
+        Rule=names.failure_rule(workflow.name),
+        Targets=[
+            {
+                "Id": "Target0",
+                "Arn": f"{names.function_arn(workflow.on_failure)}:{LIVE_ALIAS}",
+                "DeadLetterConfig": {"Arn": dlq_arn},
+                "RetryPolicy": {
+                    "MaximumRetryAttempts": FAILURE_RETRY_ATTEMPTS,
+                    "MaximumEventAgeInSeconds": FAILURE_MAX_EVENT_AGE_SECONDS,
+                },
+            }
+        ],
+    )
 
 
 def rule_pattern(events_client: Any, names: LocalNames, platform: Platform, workflow: WorkflowSpec) -> str:

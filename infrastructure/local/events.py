@@ -10,7 +10,13 @@ for Step Functions and Lambda targets and ignores the rule's ``State``. The brid
   ``AIOS_LOCAL_TIME_SCALE``) and sending what still fails to the target's
   ``DeadLetterConfig`` queue with the attributes AWS sets (``ERROR_CODE``, ``ERROR_MESSAGE``,
   ``RULE_ARN``, ``TARGET_ARN``): nothing accepted is lost;
-- leaves every other target type to moto.
+- leaves every other target type to moto;
+- replays an archive as AWS does (moto replayed every archived event to every rule of the
+  bus): only events whose ``time`` lies in [``EventStartTime``, ``EventEndTime``], only to
+  the rules ``Destination.FilterArns`` names (every rule when absent), through the same
+  delivery as live events, each with the ``replay-name`` field AWS adds
+  (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_StartReplay.html,
+  https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-archive.html).
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infrastructure.local import pin  # noqa: F401 - the moto version guard, before moto internals
+from infrastructure.local.moto_server import answer_in_process, fresh_uuid
 from infrastructure.local.timescale import TimeScale
 
 # isort: split
-from moto.events.models import EventPattern, Rule
+from moto.events.models import EventPattern, Replay, ReplayState, Rule, events_backends
 from moto.events.utils import EventTemplateParser
 from moto.utilities.arns import parse_arn
 
@@ -60,16 +67,18 @@ _NOT_RETRIED = {
 
 
 def client(service: str) -> Any:
-    """A boto3 client of the embedded AWS (no client-side retries: the bridge retries)."""
+    """A boto3 client of the embedded AWS (no client-side retries: the bridge retries),
+    answered by the moto of this process without a round trip over HTTP."""
     with _clients_lock:
         if service not in _clients:
-            _clients[service] = boto3.client(
-                service,  # type: ignore[call-overload]
-                endpoint_url=_aws_endpoint,
-                region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",  # noqa: S106 - moto accepts any
-                config=Config(retries={"total_max_attempts": 1}),
+            _clients[service] = answer_in_process(
+                boto3.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",  # noqa: S106 - moto accepts any
+                    config=Config(retries={"total_max_attempts": 1}),
+                )
             )
         return _clients[service]
 
@@ -90,7 +99,7 @@ def _deliver(target: Mapping[str, Any], event: Mapping[str, Any]) -> None:
         if service == "states":
             # EventBridge names the execution itself (moto would name it "None").
             client("stepfunctions").start_execution(
-                stateMachineArn=arn, name=str(uuid.uuid4()), input=payload
+                stateMachineArn=arn, name=str(fresh_uuid()), input=payload
             )
         elif service == "lambda":
             client("lambda").invoke(FunctionName=arn, InvocationType="Event", Payload=payload.encode())
@@ -186,8 +195,13 @@ _ORIGINAL_SEND_TO_TARGETS = Rule.send_to_targets
 
 def _patched_send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
     """``Rule.send_to_targets``: nothing for a disabled rule; Step Functions and Lambda
-    targets by the bridge, every other target type by moto as before."""
-    if self.state != "ENABLED" or not self.event_pattern.matches_event(original_event):
+    targets by the bridge, every other target type by moto as before. A scheduled rule
+    matches no event (moto's empty pattern would match all): local/schedules.py runs it."""
+    if (
+        self.scheduled_expression
+        or self.state != "ENABLED"
+        or not self.event_pattern.matches_event(original_event)
+    ):
         return
     ours = [t for t in self.targets if parse_arn(t["Arn"]).service in {"states", "lambda"}]
     others = [t for t in self.targets if t not in ours]
@@ -201,6 +215,34 @@ def _patched_send_to_targets(self: Rule, original_event: Any, transform_input: b
         _deliveries.submit(deliver_with_retries, self.arn, target, delivered)
 
 
+_ORIGINAL_REPLAY_EVENTS = Replay.replay_events
+
+
+def _epoch(value: Any) -> float:
+    """An event's or a replay's time (moto keeps epoch seconds; AWS writes ISO 8601) in seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
+def _patched_replay_events(self: Replay, archive: Any) -> None:
+    """``StartReplay``: the archived events of the window, to the rules of ``FilterArns``."""
+    bus = events_backends[self.account_id][self.region].describe_event_bus(
+        self.destination["Arn"].split("/")[-1]
+    )
+    only = set(self.destination.get("FilterArns") or ())
+    start, end = _epoch(self.event_start_time), _epoch(self.event_end_time)
+    for archived in list(archive.events):
+        if not start <= _epoch(archived.get("time", 0)) <= end:
+            continue
+        event = dict(archived, id=str(uuid.uuid4()), **{"replay-name": self.name})
+        for rule in list(bus.rules.values()):
+            if not only or rule.arn in only:
+                rule.send_to_targets(event)  # type: ignore[arg-type]
+    self.state = ReplayState.COMPLETED
+    self.end_time = time.time()
+
+
 def matches(pattern_json: str, event: Mapping[str, Any]) -> bool:
     """Whether an event matches a pattern, by moto's own matcher (``test_event_pattern`` is a stub)."""
     return bool(EventPattern.load(pattern_json).matches_event(dict(event)))  # type: ignore[arg-type]
@@ -212,7 +254,9 @@ def install(aws_endpoint: str) -> None:
     with _clients_lock:
         _clients.clear()
     Rule.send_to_targets = _patched_send_to_targets  # type: ignore[method-assign]
+    Replay.replay_events = _patched_replay_events  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
     Rule.send_to_targets = _ORIGINAL_SEND_TO_TARGETS  # type: ignore[method-assign]
+    Replay.replay_events = _ORIGINAL_REPLAY_EVENTS  # type: ignore[method-assign]

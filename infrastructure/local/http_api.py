@@ -1,6 +1,7 @@
 """The HTTP API of the local mode: API Gateway HTTP API (payload format 2.0) in front of the
-platform's routes, plus the admin endpoint ``/_aios/faults`` and the sandbox providers
-under ``/_sandbox/`` (``sandbox.py``).
+platform's routes, plus the admin endpoints ``/_aios/faults`` and ``/_aios/lambda`` (the
+worker pools' counters) and the sandbox providers under ``/_sandbox/`` (the ``sandbox``
+package).
 
 A threaded HTTP server: each request builds the payload v2 event for its route and invokes
 the route's function in the Lambda runtime (``lambda_runtime``), whose workers run
@@ -15,7 +16,6 @@ import base64
 import json
 import logging
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +26,8 @@ from urllib.parse import unquote
 
 from infrastructure.local.faults import FAULTS_ADAPTER
 from infrastructure.local.lambda_runtime import Invocation, LambdaRuntime, Throttled
-from infrastructure.platform.model import HttpRouteSpec
+from infrastructure.local.moto_server import fresh_uuid
+from infrastructure.platform.spec import HttpRouteSpec
 
 if TYPE_CHECKING:
     from infrastructure.local.sandbox import Sandbox
@@ -36,6 +37,8 @@ LOG = logging.getLogger("aios.local")
 API_ID = "aioslocal"
 ACCOUNT_ID = "123456789012"
 ADMIN_FAULTS_PATH = "/_aios/faults"
+#: GET: each function's worker pool (cold starts, invocations, throttles, idle and busy workers).
+ADMIN_LAMBDA_PATH = "/_aios/lambda"
 #: The sandbox providers (ERP, payments, Slack) the connectors' secrets point at locally.
 SANDBOX_PREFIX = "/_sandbox"
 
@@ -102,7 +105,7 @@ def http_api_event(
                 "sourceIp": source_ip,
                 "userAgent": joined.get("user-agent", ""),
             },
-            "requestId": base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")[:16],
+            "requestId": base64.b32encode(fresh_uuid().bytes[:10]).decode().rstrip("=")[:16],
             "routeKey": route.key,
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
@@ -161,7 +164,7 @@ def proxy_reply(invocation: Invocation) -> HttpReply:
 
 
 class HttpApiServer(ThreadingHTTPServer):
-    """The platform's HTTP API on one port, plus the admin endpoint ``/_aios/faults``."""
+    """The platform's HTTP API on one port, plus the admin endpoints under ``/_aios/``."""
 
     daemon_threads = True
 
@@ -176,7 +179,7 @@ class HttpApiServer(ThreadingHTTPServer):
         super().__init__(address, _ApiHandler)
         self.routes = [Route.of(r) for r in routes]
         self.runtime = runtime
-        self.sandbox = sandbox  # the provider stand-ins under /_sandbox/ (sandbox.py)
+        self.sandbox = sandbox  # the provider stand-ins under /_sandbox/ (the sandbox package)
 
     def handle_request_for(self, handler: _ApiHandler, method: str) -> HttpReply:
         raw_path, _, raw_query = handler.path.partition("?")
@@ -184,6 +187,8 @@ class HttpApiServer(ThreadingHTTPServer):
         body = handler.rfile.read(length) if length else b""
         if raw_path == ADMIN_FAULTS_PATH:
             return self._admin_faults(method, body)
+        if raw_path == ADMIN_LAMBDA_PATH:
+            return self._admin_lambda(method)
         if self.sandbox is not None and (
             raw_path == SANDBOX_PREFIX or raw_path.startswith(SANDBOX_PREFIX + "/")
         ):
@@ -214,6 +219,11 @@ class HttpApiServer(ThreadingHTTPServer):
                     return _json_reply(503, {"message": "Service Unavailable"})
                 return proxy_reply(invocation)
         return _json_reply(404, {"message": "Not Found"})
+
+    def _admin_lambda(self, method: str) -> HttpReply:
+        if method != "GET":
+            return _json_reply(405, {"message": "Method Not Allowed"})
+        return _json_reply(200, self.runtime.snapshot())
 
     def _admin_faults(self, method: str, body: bytes) -> HttpReply:
         faults = self.runtime.faults
@@ -247,7 +257,7 @@ class _ApiHandler(BaseHTTPRequestHandler):
             if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
                 self.send_header(name, value)
         self.send_header("content-length", str(len(reply.body)))
-        self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
+        self.send_header("apigw-requestid", fresh_uuid().hex[:16])
         self.end_headers()
         self.wfile.write(reply.body)
 

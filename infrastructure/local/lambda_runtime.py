@@ -30,6 +30,10 @@ How Lambda runs a function, and how this module does:
 - **Timeouts.** A handler still running at its ``timeout_seconds`` is killed with its
   process and reported as ``Sandbox.Timedout`` ("Task timed out after N.00 seconds"); the
   next invocation cold-starts a new environment, as Lambda resets a timed-out sandbox.
+- **Versions are immutable.** ``PublishVersion`` copies the function's code (``functions/``
+  and the ``aios`` layer) and takes its configuration as moto holds it; invoking the version
+  (or an alias on it) runs that copy in workers of its own, whatever the working tree says
+  later, as a workflow version calls the function version it was deployed with.
 - **No shared state.** Nothing of a function runs in this process: no ``os.environ``
   swapping, no module copies, no global lock. Workers reach moto over HTTP.
 
@@ -38,12 +42,15 @@ Faults (``faults.Faults``) are drawn here per invocation, before a worker is ask
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import queue
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -57,8 +64,9 @@ from typing import IO, Any
 from infrastructure.local import pin  # noqa: F401 - the moto version guard, before moto internals
 from infrastructure.local.faults import Faults
 from infrastructure.local.lambda_worker import HANDLER_ENV, IAM_POLICY_FILE_ENV
+from infrastructure.local.moto_server import fresh_uuid
 from infrastructure.local.timescale import TimeScale
-from infrastructure.platform.model import REPO_ROOT, FunctionSpec
+from infrastructure.platform.spec import REPO_ROOT, FunctionSpec
 
 # isort: split
 from moto.awslambda.exceptions import LambdaClientError
@@ -91,6 +99,10 @@ class LocalFunction:
     environment: dict[str, str]
     #: The IAM policy the worker enforces on the function's AWS calls (``AIOS_LOCAL_IAM_POLICY_FILE``).
     iam_policy_file: Path | None = None
+    #: A published version (``PublishVersion``) runs the code and configuration it was
+    #: published with, from its own copy (``code_root``); ``$LATEST`` runs the working tree.
+    version: str = "$LATEST"
+    code_root: Path = REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -149,18 +161,27 @@ def worker_environment(function: LocalFunction, *, aws_endpoint: str, region: st
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        # /var/task and /opt/python on Lambda: the code and the aios layer.
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "layers" / "aios" / "python")]),
+        # /var/task and /opt/python on Lambda: the code and the aios layer (of this version;
+        # the repository after them for the worker module itself).
+        "PYTHONPATH": os.pathsep.join(
+            dict.fromkeys(
+                [
+                    str(function.code_root),
+                    str(function.code_root / "layers" / "aios" / "python"),
+                    str(REPO_ROOT),
+                ]
+            )
+        ),
         "PYTHONUNBUFFERED": "1",
-        "LAMBDA_TASK_ROOT": str(REPO_ROOT / "functions" / function.spec.code),
+        "LAMBDA_TASK_ROOT": str(function.code_root / "functions" / function.spec.code),
         "_HANDLER": function.spec.handler,
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.14",
         "AWS_LAMBDA_FUNCTION_NAME": name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.spec.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_VERSION": function.version,
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"{datetime.now(UTC):%Y/%m/%d}/[{function.version}]{uuid.uuid4().hex}",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         # Local only: the embedded AWS, any credentials, no profile files, no X-Ray daemon.
@@ -189,7 +210,7 @@ class Worker:
         self.function = function
         self.process = subprocess.Popen(
             [sys.executable, "-m", "infrastructure.local.lambda_worker"],
-            cwd=REPO_ROOT,
+            cwd=function.code_root,
             env=dict(environment),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -347,6 +368,16 @@ class WorkerPool:
         if worker is not None and not reusable:
             worker.stop()
 
+    def snapshot(self) -> dict[str, int]:
+        """The pool's counters and its workers now (``GET /_aios/lambda``)."""
+        with self._condition:
+            return {
+                **dataclasses.asdict(self.stats),
+                "idle": len(self._idle),
+                "busy": self._busy,
+                "limit": self.limit,
+            }
+
     def close(self) -> list[Worker]:
         """No more invocations; the idle workers, told to exit (the caller waits for them)."""
         with self._condition:
@@ -381,23 +412,72 @@ class LambdaRuntime:
         self.functions = dict(functions)
         self._by_physical = {f.physical_name: f for f in functions.values()}
         self.faults = faults
-        self.pools = {
-            name: WorkerPool(
-                function=function,
-                environment=worker_environment(function, aws_endpoint=aws_endpoint, region=region),
-                limit=function.spec.reserved_concurrency or default_concurrency,
-                throttle_beyond_limit=function.spec.reserved_concurrency is not None,
-            )
-            for name, function in self.functions.items()
-        }
+        self._aws_endpoint, self._region, self._default_concurrency = (
+            aws_endpoint,
+            region,
+            default_concurrency,
+        )
+        self.pools = {name: self._pool(function) for name, function in self.functions.items()}
+        #: ``<name>:<version>`` -> the published version (``publish``).
+        self.versions: dict[str, LocalFunction] = {}
+        self._versions_root: Path | None = None
+        self._versions_lock = threading.Lock()
 
-    def find(self, name_or_arn: str) -> LocalFunction | None:
+    def _pool(self, function: LocalFunction) -> WorkerPool:
+        return WorkerPool(
+            function=function,
+            environment=worker_environment(function, aws_endpoint=self._aws_endpoint, region=self._region),
+            limit=function.spec.reserved_concurrency or self._default_concurrency,
+            throttle_beyond_limit=function.spec.reserved_concurrency is not None,
+        )
+
+    def find(self, name_or_arn: str, version: str | None = None) -> LocalFunction | None:
+        """The function, or the published ``version`` of it (``None``/``$LATEST``: the function)."""
         name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
-        return self._by_physical.get(name) or self.functions.get(name)
+        function = self._by_physical.get(name) or self.functions.get(name)
+        if function is None or version in (None, "$LATEST"):
+            return function
+        return self.versions.get(f"{function.spec.name}:{version}")
+
+    def publish(
+        self, name_or_arn: str, version: str, environment: Mapping[str, str] | None = None
+    ) -> LocalFunction:
+        """What ``PublishVersion`` makes: the function's code as it is now (copied, so a later
+        edit of the working tree is not this version's) and its configuration, immutable.
+        Each version has its own workers; reserved concurrency is per version here (on AWS it
+        is the function's, across versions: a local deviation)."""
+        function = self.find(name_or_arn)
+        if function is None:
+            raise KeyError(name_or_arn)
+        with self._versions_lock:
+            if self._versions_root is None:
+                self._versions_root = Path(tempfile.mkdtemp(prefix="aios-local-versions-"))
+            root = self._versions_root / function.spec.name / version
+            ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+            shutil.copytree(REPO_ROOT / "functions", root / "functions", ignore=ignore, dirs_exist_ok=True)
+            layer = Path("layers") / "aios" / "python" / "aios"
+            shutil.copytree(REPO_ROOT / layer, root / layer, ignore=ignore, dirs_exist_ok=True)
+            published = dataclasses.replace(
+                function,
+                arn=f"{function.arn}:{version}",
+                version=version,
+                code_root=root,
+                # The configuration moto holds over the local-only variables the runtime was given.
+                environment={**function.environment, **(environment or {})},
+            )
+            key = f"{function.spec.name}:{version}"
+            self.versions[key] = published
+            self.pools[key] = self._pool(published)
+        return published
+
+    def _pool_of(self, function: LocalFunction) -> WorkerPool:
+        if function.version == "$LATEST":
+            return self.pools[function.spec.name]
+        return self.pools[f"{function.spec.name}:{function.version}"]
 
     def invoke(self, function: LocalFunction, event: Any) -> Invocation:
         """One synchronous invocation; handler errors come back as Lambda reports them."""
-        request_id = str(uuid.uuid4())
+        request_id = str(fresh_uuid())
         fault = self.faults.draw(function.spec.name)
         if fault is not None and fault.kind == "throttle":
             raise Throttled(f"Rate exceeded (fault injected into {function.spec.name})")
@@ -408,7 +488,7 @@ class LambdaRuntime:
         if fault is not None:
             error = injected_error(fault.error, fault.message)
             return error_invocation(type(error).__name__, str(error), request_id)
-        pool = self.pools[function.spec.name]
+        pool = self._pool_of(function)
         worker = pool.acquire()
         try:
             if worker is None:
@@ -468,12 +548,18 @@ class LambdaRuntime:
         thread.start()
         return thread
 
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        """Each function's pool counters (``GET /_aios/lambda``): cold starts, invocations..."""
+        return {name: pool.snapshot() for name, pool in self.pools.items()}
+
     def stop(self, timeout: float = 3.0) -> None:
         """Every idle worker told to exit at once, then waited for together (killed past ``timeout``)."""
         workers = [worker for pool in self.pools.values() for worker in pool.close()]
         deadline = time.monotonic() + timeout
         for worker in workers:
             worker.stop(timeout=max(0.0, deadline - time.monotonic()))
+        if self._versions_root is not None:
+            shutil.rmtree(self._versions_root, ignore_errors=True)
 
 
 # -- the moto patch -----------------------------------------------------------------------------
@@ -512,7 +598,9 @@ def _patched_invoke(  # noqa: PLR0917 - moto's signature
     function = runtime.find(function_name) if runtime else None
     if runtime is None or function is None:
         return _ORIGINAL_SIMPLE_INVOKE(self, function_name, qualifier, body, headers, response_headers)  # type: ignore[arg-type]
-    self.get_function(function_name, qualifier)  # 404 for a function moto does not know
+    # 404 for a function, version or alias moto does not know; an alias resolves to its version.
+    version = str(self.get_function(function_name, qualifier).version)
+    function = runtime.find(function_name, version) or function
     raw = body.decode("utf-8") if isinstance(body, bytes) else (body or "{}")
     event = json.loads(raw) if raw else {}
     if headers.get("X-Amz-Invocation-Type") == "Event":
@@ -521,8 +609,23 @@ def _patched_invoke(  # noqa: PLR0917 - moto's signature
     invocation = runtime.invoke(function, event)
     if invocation.function_error:
         response_headers["x-amz-function-error"] = invocation.function_error
-    response_headers["x-amz-executed-version"] = "$LATEST"
+    response_headers["x-amz-executed-version"] = function.version
     return invocation.payload
+
+
+_ORIGINAL_PUBLISH_VERSION = LambdaBackend.publish_version
+
+
+def _patched_publish_version(self: LambdaBackend, function_name: str, description: str = "") -> Any:
+    """``PublishVersion``: a platform function's new version gets its own copy of the code and
+    the configuration moto holds now (moto returns the last version when nothing changed)."""
+    published = _ORIGINAL_PUBLISH_VERSION(self, function_name, description)
+    runtime = _runtime
+    if runtime is not None and published is not None and runtime.find(function_name) is not None:
+        version = str(published.version)
+        if runtime.find(function_name, version) is None:
+            runtime.publish(function_name, version, environment=dict(published.environment_vars or {}))
+    return published
 
 
 def install(runtime: LambdaRuntime) -> None:
@@ -530,6 +633,7 @@ def install(runtime: LambdaRuntime) -> None:
     _runtime = runtime
     LambdaSimpleBackend.invoke = _patched_invoke  # type: ignore[method-assign]
     LambdaBackend.invoke = _patched_invoke  # type: ignore[method-assign]
+    LambdaBackend.publish_version = _patched_publish_version  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -539,3 +643,4 @@ def uninstall() -> None:
     _runtime = None
     LambdaSimpleBackend.invoke = _ORIGINAL_SIMPLE_INVOKE  # type: ignore[method-assign]
     LambdaBackend.invoke = _ORIGINAL_INVOKE  # type: ignore[method-assign]
+    LambdaBackend.publish_version = _ORIGINAL_PUBLISH_VERSION  # type: ignore[method-assign]

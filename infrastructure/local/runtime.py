@@ -15,8 +15,9 @@ Settings (environment variables, all optional):
 - ``AIOS_LOCAL_LAMBDA_PREWARM=1``: one worker per function started in the background at
   start-up (the e2e tier sets it: short approval stages should not wait for cold starts).
 
-This process hosts moto, the bridges and the HTTP API; each function runs in worker
-processes of its own (``lambda_runtime``), which reach moto over HTTP.
+This process hosts moto (``moto_server``: keep-alive connections, dispatch without scans),
+the bridges and the HTTP API; each function runs in worker processes of its own
+(``lambda_runtime``), which reach moto over HTTP.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pathlib import Path
 
 from moto.server import ThreadedMotoServer
 
-from infrastructure.local import bridges
+from infrastructure.local import bridges, moto_server
 from infrastructure.local.deploy import Deployment, LocalNames, deploy, function_environment
 from infrastructure.local.faults import FAULTS_ENV, Faults
 from infrastructure.local.http_api import HttpApiServer
@@ -49,8 +50,9 @@ from infrastructure.local.lambda_runtime import (
 )
 from infrastructure.local.sagemaker import install_sagemaker_bridge, register_on_server
 from infrastructure.local.sandbox import Sandbox
+from infrastructure.local.schedules import SCHEDULE_SECONDS_ENV, Scheduler, parse_override
 from infrastructure.local.timescale import TIME_SCALE_ENV, TimeScale
-from infrastructure.platform.model import REPO_ROOT, Platform, WebhookSourceSpec
+from infrastructure.platform.spec import REPO_ROOT, Platform, WebhookSourceSpec
 
 SECRET_ENV_PREFIX = "AIOS_LOCAL_SECRET_"  # noqa: S105 - a variable name prefix
 HOST = "127.0.0.1"
@@ -120,13 +122,18 @@ class LocalMode:
     api_url: str
     sandbox: Sandbox
     _api_thread: threading.Thread
+    #: The scheduled functions' runs (``FunctionSpec.schedule``; local/schedules.py).
+    schedules: Scheduler | None = None
 
     def stop(self) -> None:
+        if self.schedules is not None:
+            self.schedules.stop()
         self.api.shutdown()
         self.api.server_close()
         self._api_thread.join(timeout=5)
         bridges.uninstall()
         self.moto.stop()
+        moto_server.uninstall()
 
 
 def start(
@@ -145,7 +152,8 @@ def start(
     (``AIOS_LOCAL_IAM_POLICY_FILE``, read by ``infrastructure.iam.enforce``)."""
     _repo_importable()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
-    server = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
+    moto_server.install()
+    server = moto_server.LocalMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     server.start()
     port = server.get_host_and_port()[1]
     aws_url = f"http://{HOST}:{port}"
@@ -184,8 +192,8 @@ def start(
         default_concurrency=concurrency_from_environ(os.environ),
     )
     bridges.install(runtime, aws_endpoint=aws_url, time_scale=time_scale)
-    if any(spec.model for spec in platform.functions):
-        install_sagemaker_bridge()
+    if platform.models:  # each endpoint serves its own model's artifact
+        install_sagemaker_bridge({names.name(model.name): model for model in platform.models})
     # The API server binds first: the connectors' secrets point at its /_sandbox/ providers.
     sandbox = Sandbox()
     api = HttpApiServer((HOST, api_port), routes=list(platform.routes), runtime=runtime, sandbox=sandbox)
@@ -199,9 +207,8 @@ def start(
             names=names,
             connector_secrets=sandbox.credentials(api_url, connectors),
         )
-        for spec in platform.functions:
-            if spec.model:  # the local model registry, as the models stack registers it
-                register_on_server(aws_url, region=names.region, group_name=names.name(spec.model))
+        for model in platform.models:  # the local model registry, as the models stack registers it
+            register_on_server(aws_url, region=names.region, group_name=names.name(model.name), model=model)
     except BaseException:
         api.server_close()
         bridges.uninstall()
@@ -210,7 +217,16 @@ def start(
         runtime.prewarm()
     api_thread = threading.Thread(target=api.serve_forever, name="aios-local-api", daemon=True)
     api_thread.start()
+    schedules = Scheduler(
+        platform,
+        names,
+        aws_endpoint=aws_url,
+        time_scale=time_scale,
+        override=parse_override(os.environ.get(SCHEDULE_SECONDS_ENV)),
+    )
+    schedules.start()
     return LocalMode(
+        schedules=schedules,
         moto=server,
         api=api,
         deployment=deployment,

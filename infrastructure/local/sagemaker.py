@@ -6,8 +6,9 @@ moto 5.2.5's ``SageMakerRuntimeResponse.invoke_endpoint`` (``moto/sagemakerrunti
 responses.py``) answers every call with canned data; the bridge replaces that response method,
 so it works under ``mock_aws()`` and in a ``ThreadedMotoServer`` of the same process.
 
-What serves: ``models/invoice-anomaly/artifacts/model/`` (the Triton model repository that
-``model.tar.gz`` holds, written by ``build.py``): its ``config.pbtxt`` is parsed and checked
+What serves: each endpoint maps to a model of the platform description (``ModelSpec``), served
+from its package's ``artifacts/model/`` (the Triton model repository that ``model.tar.gz`` holds,
+written by ``python -m <package>.build``): its ``config.pbtxt`` is parsed and checked
 against ``model.onnx`` at load, and the ONNX file runs in onnxruntime on the CPU, the runtime
 Triton's onnxruntime backend embeds. No Triton server installs from PyPI with that backend
 (``nvidia-pytriton`` bundles ``tritonserver`` with the Python backend only; ``bench/serving.py
@@ -22,7 +23,8 @@ Triton's onnxruntime backend embeds. No Triton server installs from PyPI with th
   ``{"error": ...}``, which SageMaker turns into the 424 ``ModelError`` with
   ``OriginalStatusCode`` 400; a failure in the model is a 500 the same way;
 - the answer carries ``x-Amzn-Invoked-Production-Variant`` (the endpoint's variant when
-  moto knows the endpoint, the ``TargetVariant`` asked for, else ``AllTraffic``).
+  moto knows the endpoint, the ``TargetVariant`` asked for, else ``AllTraffic``);
+- an endpoint no model maps to is SageMaker's 400 ``ValidationError`` ("Endpoint ... not found").
 
 ``register_model_packages`` puts the local model registry (``artifacts/registry.json``) into
 moto's SageMaker: the group and one model package version per built artifact, with metrics
@@ -36,6 +38,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -43,7 +46,9 @@ import moto
 import numpy as np
 import numpy.typing as npt
 
+from infrastructure.platform.models import build_command
 from infrastructure.platform.models import serving as model_serving
+from infrastructure.platform.spec import ModelSpec
 
 MOTO_VERSION = "5.2.5"
 if moto.__version__ != MOTO_VERSION:  # pragma: no cover - a pin guard
@@ -60,8 +65,6 @@ BINARY_JSON: Final[str] = "application/vnd.sagemaker-triton.binary+json"
 HEADER_SIZE_PARAMETER: Final[str] = "json-header-size"
 _TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 _TYPES: Final[dict[str, tuple[str, Any]]] = {"TYPE_FP32": ("FP32", np.float32)}
-
-serving = model_serving()
 
 
 class TritonError(Exception):
@@ -92,8 +95,8 @@ class ModelConfig:
     raw: dict[str, Any]
 
     @classmethod
-    def parse(cls, text: str) -> ModelConfig:
-        raw = serving.parse_pbtxt(text)
+    def parse(cls, text: str, *, parse_pbtxt: Callable[[str], dict[str, Any]]) -> ModelConfig:
+        raw = parse_pbtxt(text)
 
         def specs(key: str) -> tuple[TensorSpec, ...]:
             items = raw.get(key, [])
@@ -151,9 +154,14 @@ class EndpointInvocation:
 
 @dataclass
 class ServedModel:
-    """The Triton model behind every local endpoint; loaded on the first call."""
+    """The Triton model behind one local endpoint; loaded on the first call.
+
+    ``serving`` is the model package's serving module (``TRITON_MODEL``, ``parse_pbtxt``);
+    ``model_dir`` the Triton model repository (its ``MODEL_DIR`` unless a test says otherwise).
+    """
 
     model_dir: Path
+    serving: ModuleType
     invocations: list[EndpointInvocation] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _session: Any = None
@@ -161,6 +169,11 @@ class ServedModel:
     _version: str = ""
     #: Replaced by tests to simulate a failing model (``run(inputs) -> outputs``).
     run: Callable[[dict[str, npt.NDArray[Any]]], dict[str, npt.NDArray[Any]]] | None = None
+
+    @classmethod
+    def of(cls, model: ModelSpec) -> ServedModel:
+        module = model_serving(model)
+        return cls(Path(module.MODEL_DIR), module)
 
     @property
     def config(self) -> ModelConfig:
@@ -177,14 +190,15 @@ class ServedModel:
         with self._lock:
             if self._session is not None:
                 return
-            model_dir = self.model_dir / serving.TRITON_MODEL
+            model_dir = self.model_dir / self.serving.TRITON_MODEL
             config_file = model_dir / "config.pbtxt"
             versions = sorted(
                 (p for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
             )
             if not config_file.is_file() or not versions:
+                package = self.serving.__name__.rpartition(".")[0]
                 raise FileNotFoundError(
-                    f"{model_dir} has no Triton model: run `make model` (models/invoice-anomaly/build.py)"
+                    f"{model_dir} has no Triton model: run `make model` (python -m {package}.build)"
                 )
             import onnxruntime  # type: ignore[import-untyped]  # noqa: PLC0415 - on the first call only
 
@@ -193,7 +207,7 @@ class ServedModel:
             session = onnxruntime.InferenceSession(
                 str(versions[-1] / "model.onnx"), options, providers=["CPUExecutionProvider"]
             )
-            config = ModelConfig.parse(config_file.read_text())
+            config = ModelConfig.parse(config_file.read_text(), parse_pbtxt=self.serving.parse_pbtxt)
             check_config_against_onnx(config, session)
             self._config, self._version, self._session = config, versions[-1].name, session
 
@@ -339,7 +353,8 @@ class ServedModel:
         return 200, text + b"".join(blobs), f"{BINARY_JSON};{HEADER_SIZE_PARAMETER}={len(text)}"
 
 
-_served: ServedModel | None = None
+#: Endpoint name -> the model it serves (``install_sagemaker_bridge``).
+_served: dict[str, ServedModel] | None = None
 _original: Callable[[SageMakerRuntimeResponse], TYPE_RESPONSE] | None = None
 
 
@@ -372,16 +387,26 @@ def _model_error(endpoint_name: str, status: int, message: str) -> TYPE_RESPONSE
     return 424, headers, json.dumps(body)
 
 
+def _not_found(response: SageMakerRuntimeResponse, endpoint_name: str) -> TYPE_RESPONSE:
+    """What SageMaker answers for an endpoint that does not exist in the account."""
+    message = f"Endpoint {endpoint_name} of account {response.current_account} not found."
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": "ValidationError", "status": "400"}
+    return 400, headers, json.dumps({"__type": "ValidationError", "message": message})
+
+
 def _invoke_endpoint(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
     """Replacement of ``SageMakerRuntimeResponse.invoke_endpoint``."""
     assert _served is not None
     # The path is /endpoints/{EndpointName}/invocations; the body is not JSON to moto.
     endpoint_name = unquote(self.path.split("?", 1)[0].split("/")[2])
+    served = _served.get(endpoint_name)
+    if served is None:
+        return _not_found(self, endpoint_name)
     body = self.raw_body if isinstance(self.raw_body, bytes) else str(self.raw_body or "").encode()
     variant = _variant(self, endpoint_name)
     content_type = str(self.headers.get("Content-Type") or "")
-    status, output, media, rows = _served.answer(body, content_type=content_type)
-    _served.invocations.append(
+    status, output, media, rows = served.answer(body, content_type=content_type)
+    served.invocations.append(
         EndpointInvocation(
             endpoint=endpoint_name, status=status, variant=variant, rows=rows, content_type=content_type
         )
@@ -393,13 +418,20 @@ def _invoke_endpoint(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
     return 200, headers, output
 
 
-def install_sagemaker_bridge(model_dir: Path = serving.MODEL_DIR) -> None:
-    """Serve every sagemaker-runtime ``InvokeEndpoint`` with the Triton model repository in
-    ``model_dir`` (``artifacts/model/``, written by ``build.py``). Idempotent; a second call
-    switches the model directory."""
+def install_sagemaker_bridge(endpoints: Mapping[str, ModelSpec | ServedModel]) -> None:
+    """Serve sagemaker-runtime ``InvokeEndpoint`` on each endpoint name with its model's Triton
+    model repository (``artifacts/model/`` of the model's package, or a ``ServedModel``).
+    Idempotent; a second call replaces the endpoints (keeping those that serve the same
+    repository, with their invocations)."""
     global _served, _original  # noqa: PLW0603 - one patch per process, like moto's backends
-    if _served is None or _served.model_dir != Path(model_dir):
-        _served = ServedModel(Path(model_dir))
+    previous = _served or {}
+    served: dict[str, ServedModel] = {}
+    for endpoint, model in endpoints.items():
+        wanted = model if isinstance(model, ServedModel) else ServedModel.of(model)
+        kept = previous.get(endpoint)
+        same = kept is not None and (kept.model_dir, kept.serving) == (wanted.model_dir, wanted.serving)
+        served[endpoint] = kept if same and kept is not None else wanted
+    _served = served
     if _original is None:
         _original = SageMakerRuntimeResponse.invoke_endpoint
         SageMakerRuntimeResponse.invoke_endpoint = _invoke_endpoint  # type: ignore[method-assign]
@@ -417,27 +449,33 @@ def uninstall_sagemaker_bridge() -> None:
     _served, _original = None, None
 
 
-def served_model() -> ServedModel:
-    """The model the bridge serves (its ``invocations`` record every call)."""
+def served_model(endpoint: str | None = None) -> ServedModel:
+    """The model the bridge serves on ``endpoint`` (its ``invocations`` record every call);
+    without a name, the one endpoint's."""
     if _served is None:
         raise RuntimeError("the SageMaker bridge is not installed: call install_sagemaker_bridge()")
-    return _served
+    if endpoint is None:
+        if len(_served) != 1:
+            raise RuntimeError(f"the bridge serves {sorted(_served)}: name the endpoint")
+        return next(iter(_served.values()))
+    return _served[endpoint]
 
 
 # -- the local model registry -------------------------------------------------------------------
 
 
 def register_model_packages(
-    client: Any, *, group_name: str, entries: list[dict[str, Any]] | None = None
+    client: Any, *, group_name: str, model: ModelSpec, entries: list[dict[str, Any]] | None = None
 ) -> list[str]:
-    """The registry entries ``build.py`` wrote, as moto model package versions of
+    """The registry entries the model's build wrote, as moto model package versions of
     ``group_name`` (created when missing); returns their ARNs, oldest first."""
+    serving = model_serving(model)
     entries = serving.registry_entries() if entries is None else entries
     existing = client.list_model_package_groups(NameContains=group_name)["ModelPackageGroupSummaryList"]
     if not any(group["ModelPackageGroupName"] == group_name for group in existing):
         client.create_model_package_group(
             ModelPackageGroupName=group_name,
-            ModelPackageGroupDescription="aios invoice anomaly scorer (local registry, build.py)",
+            ModelPackageGroupDescription=f"aios {model.name} (local registry, {build_command(model)})",
         )
     known = {
         package.get("ModelPackageDescription", "")
@@ -472,7 +510,7 @@ def register_model_packages(
     return arns
 
 
-def register_on_server(endpoint_url: str, *, region: str, group_name: str) -> list[str]:
+def register_on_server(endpoint_url: str, *, region: str, group_name: str, model: ModelSpec) -> list[str]:
     """``register_model_packages`` against the local mode's moto server."""
     import boto3  # noqa: PLC0415 - the bridge itself needs no client
 
@@ -483,4 +521,4 @@ def register_on_server(endpoint_url: str, *, region: str, group_name: str) -> li
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106 - moto's placeholder credentials
     )
-    return register_model_packages(client, group_name=group_name)
+    return register_model_packages(client, group_name=group_name, model=model)

@@ -38,17 +38,45 @@ interpreter). Each patch says what AWS does and what moto did instead:
    https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html). moto started every
    execution without a logging session (and its session class cannot write to moto's own
    logs backend); the bridge gives each execution one that does.
+
+And where moto is slow for no reason of AWS's (the local mode's throughput, issue 11), with
+the same results:
+
+7. **A definition parsed once** (``AmazonStateLanguageParser.parse``): moto ran the ANTLR
+   parser and built the evaluation components for every execution (70-550 ms each on a
+   shared core). Both are cached per definition text. moto's components keep no evaluation
+   state (it lives in each execution's ``Environment``): moto itself evaluates one
+   component tree from many threads at once, for a Map's iterations and a Parallel's
+   branches. The one value a component computes lazily, its ``heap_key`` (an id under
+   which retry counters live in the environment), is computed before the tree is shared.
+8. **One client per service, in process** (``boto_client_for``): moto built a boto3 client
+   (about 17 ms) for every service call of a task, and sent the call over HTTP to the moto
+   server in this very process (a connection, a server thread, Flask's dispatch). A client
+   per service and region is reused (boto3 clients are thread-safe), and its requests go to
+   the same backends in process (``moto_server.answer_in_process``): the same responses,
+   the same IAM checks (made before the request is sent), without the HTTP round trip.
+9. **A JSONPath parsed once** (``extract_json``, ``ResultPath``): jsonpath_ng builds a new
+   PLY parser per ``parse`` call; the parsed expressions are cached by path.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import threading
-import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
+import botocore.session
+from antlr4 import CommonTokenStream, InputStream  # type: ignore[import-untyped]
+from botocore.config import Config
+
 from infrastructure.local import pin  # noqa: F401 - the moto version guard, before moto internals
+from infrastructure.local.moto_server import answer_in_process, fresh_uuid
+from infrastructure.local.status_events import StatusChangeCommunication
 
 # isort: split
 from moto.core.exceptions import AWSError
@@ -56,6 +84,12 @@ from moto.core.responses import EmptyResult
 from moto.logs.models import logs_backends
 from moto.stepfunctions.exceptions import InvalidArn
 from moto.stepfunctions.parser import models as parser_models
+from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
+from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+from moto.stepfunctions.parser.asl.component.component import Component
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, HeartbeatEndpoint
 from moto.stepfunctions.parser.asl.eval.event.logging import (
@@ -64,6 +98,13 @@ from moto.stepfunctions.parser.asl.eval.event.logging import (
     HistoryLog,
 )
 from moto.stepfunctions.parser.asl.eval.states import ExecutionData, StateData
+from moto.stepfunctions.parser.asl.parse.asl_parser import (
+    AmazonStateLanguageParser,
+    ASLParserException,
+    SyntaxErrorListener,
+)
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.backend.execution import Execution
@@ -89,7 +130,7 @@ def aws_timestamp(value: datetime | str) -> str:
 
 def express_execution_arn(standard_arn: str) -> str:
     """``...:execution:<machine>:<name>`` as AWS spells an Express execution's ARN."""
-    return standard_arn.replace(":execution:", ":express:", 1) + f":{uuid.uuid4()}"
+    return standard_arn.replace(":execution:", ":express:", 1) + f":{fresh_uuid()}"
 
 
 def is_express_execution(arn: str) -> bool:
@@ -106,7 +147,7 @@ def _start_execution(
     self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any
 ) -> Any:
     """``StartExecution`` without a name gets a UUID, as on AWS."""
-    return _ORIGINAL_START_EXECUTION(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+    return _ORIGINAL_START_EXECUTION(self, state_machine_arn, name or str(fresh_uuid()), *args, **kwargs)
 
 
 # -- 2. callbacks before the wait ------------------------------------------------------------------
@@ -161,8 +202,9 @@ class ExecutionLogs(CloudWatchLoggingSession):
         super().__init__(execution_arn=execution_arn, configuration=configuration)
         machine = configuration.state_machine_arn.rsplit(":", maxsplit=1)[-1]
         # AWS: states/<machine>/<date>/<id>; one stream per execution here.
-        self.stream = f"states/{machine}/{datetime.now(UTC):%Y-%m-%d-%H-%M}/{uuid.uuid4().hex[:8]}"
+        self.stream = f"states/{machine}/{datetime.now(UTC):%Y-%m-%d-%H-%M}/{fresh_uuid().hex[:8]}"
         self._created = False
+        self._lock = threading.Lock()
 
     def publish_history_log(self, history_log: HistoryLog) -> None:
         stamp: Any = history_log["event_timestamp"]
@@ -179,15 +221,17 @@ class ExecutionLogs(CloudWatchLoggingSession):
         }
         backend = logs_backends[self.configuration.log_account_id][self.configuration.log_region]
         group = self.configuration.log_group_name
+        message = to_json_str(record)
         try:
-            with _logs_lock:
+            # The group's streams under the group-wide lock; this execution's own stream (its
+            # Parallel branches and Map iterations write at once) under its own.
+            with self._lock:
                 if not self._created:
-                    if self.stream not in backend.groups[group].streams:
-                        backend.create_log_stream(group, self.stream)
+                    with _logs_lock:
+                        if self.stream not in backend.groups[group].streams:
+                            backend.create_log_stream(group, self.stream)
                     self._created = True
-                backend.put_log_events(
-                    group, self.stream, [{"timestamp": millis, "message": to_json_str(record)}]
-                )
+                backend.put_log_events(group, self.stream, [{"timestamp": millis, "message": message}])
         except Exception:  # AWS does not fail an execution whose logs cannot be written
             LOG.warning("execution log of %s not written to %s", self.execution_arn, group, exc_info=True)
 
@@ -215,6 +259,10 @@ class LocalExecution(Execution):
                 kwargs["state_machine"], kwargs["exec_arn"]
             )
         super().__init__(**kwargs)
+
+    def _get_start_execution_worker_comm(self) -> StatusChangeCommunication:
+        # AWS puts a status change on the default bus when an execution ends (status_events.py).
+        return StatusChangeCommunication(self)
 
 
 _ORIGINAL_DESCRIBE_EXECUTION = StepFunctionsParserBackend.describe_execution
@@ -244,6 +292,113 @@ def _list_executions(self: Any, state_machine_arn: str, *args: Any, **kwargs: An
     return _ORIGINAL_LIST_EXECUTIONS(self, state_machine_arn, *args, **kwargs)
 
 
+# -- 7. a definition parsed once ------------------------------------------------------------------
+
+#: Definition text -> (program, parse tree). Bounded: a long session may create many state
+#: machines; an evicted one is parsed again.
+_PARSED: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+_PARSED_LIMIT = 64
+_parsed_lock = threading.Lock()
+
+
+def _settle_heap_keys(component: Any, seen: set[int] | None = None) -> None:
+    """Compute every component's lazy ``heap_key`` now, before threads share the tree (two
+    first reads at once could each draw a different key)."""
+    seen = set() if seen is None else seen
+    if id(component) in seen:
+        return
+    seen.add(id(component))
+    if isinstance(component, EvalComponent):
+        _ = component.heap_key
+    if isinstance(component, Component):
+        children: Any = vars(component).values()
+    elif isinstance(component, list | tuple | set | frozenset):
+        children = component
+    elif isinstance(component, dict):
+        children = component.values()
+    else:
+        return
+    for child in children:
+        _settle_heap_keys(child, seen)
+
+
+def _parse(definition: str) -> tuple[Any, Any]:
+    """``AmazonStateLanguageParser.parse``, once per definition text."""
+    with _parsed_lock:
+        parsed = _PARSED.get(definition)
+        if parsed is not None:
+            _PARSED.move_to_end(definition)
+            return parsed
+    # moto's parse (outside the lock: parses of different definitions run concurrently; two
+    # of the same one are merely both done).
+    errors = SyntaxErrorListener()  # type: ignore[no-untyped-call]
+    parser = ASLParser(CommonTokenStream(ASLLexer(InputStream(definition))))
+    parser.removeErrorListeners()
+    parser.addErrorListener(errors)
+    tree = parser.state_machine()  # type: ignore[no-untyped-call]
+    if errors.errors:
+        raise ASLParserException(errors=errors.errors)
+    program = Preprocessor().visit(tree)
+    _settle_heap_keys(program)
+    with _parsed_lock:
+        _PARSED[definition] = (program, tree)
+        while len(_PARSED) > _PARSED_LIMIT:
+            _PARSED.popitem(last=False)
+    return program, tree
+
+
+# -- 8. one client per service --------------------------------------------------------------------
+
+_ORIGINAL_BOTO_CLIENT_FOR = boto_client.boto_client_for
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's ``boto_client_for`` (its credentials and config), built once per service and
+    region, answered in process."""
+    # ``create_client`` in the key: a hook that wraps it (IAM's ``enforce.install``) attaches
+    # itself to new clients only, so a client made before it was installed is not reused after.
+    key = (region, service, botocore.session.Session.create_client)
+    with _clients_lock:
+        found = _clients.get(key)
+        if found is None:
+            found = _clients[key] = boto3.client(  # type: ignore[call-overload]
+                aws_access_key_id="ak",
+                region_name=region,
+                service_name=service,
+                aws_secret_access_key="sk",  # noqa: S106 - moto's own placeholder
+                config=Config(
+                    parameter_validation=False,
+                    retries={"max_attempts": 0, "total_max_attempts": 1},
+                    connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                ),
+            )
+            answer_in_process(found)
+        return found
+
+
+def _modules_calling_boto_client_for() -> list[Any]:
+    """Every loaded interpreter module that imported ``boto_client_for`` by name."""
+    import sys  # noqa: PLC0415
+
+    return [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith("moto.stepfunctions.parser.")
+        and getattr(module, "boto_client_for", None) in (_ORIGINAL_BOTO_CLIENT_FOR, _boto_client_for)
+    ]
+
+
+# -- 9. a JSONPath parsed once ----------------------------------------------------------------------
+
+_ORIGINAL_EXT_PARSE = json_path.parse  # type: ignore[attr-defined]
+_ORIGINAL_PARSE = result_path.parse  # type: ignore[attr-defined]
+_cached_ext_parse = functools.lru_cache(maxsize=4096)(_ORIGINAL_EXT_PARSE)
+_cached_parse = functools.lru_cache(maxsize=4096)(_ORIGINAL_PARSE)
+
+
 # -- installing --------------------------------------------------------------------------------
 
 _PATCHES: list[tuple[Any, str, Any]] = [
@@ -256,18 +411,29 @@ _PATCHES: list[tuple[Any, str, Any]] = [
     (StepFunctionsParserBackend, "describe_execution", _describe_execution),
     (StepFunctionsParserBackend, "stop_execution", _stop_execution),
     (StepFunctionsParserBackend, "list_executions", _list_executions),
+    (AmazonStateLanguageParser, "parse", staticmethod(_parse)),
+    (json_path, "parse", _cached_ext_parse),
+    (result_path, "parse", _cached_parse),
 ]
-_ORIGINALS: list[tuple[Any, str, Any]] = [(owner, name, getattr(owner, name)) for owner, name, _ in _PATCHES]
+_ORIGINALS: list[tuple[Any, str, Any]] = [
+    (owner, name, inspect.getattr_static(owner, name)) for owner, name, _ in _PATCHES
+]
 
 
 def install() -> None:
     for owner, name, replacement in _PATCHES:
         setattr(owner, name, replacement)
+    for module in _modules_calling_boto_client_for():
+        module.boto_client_for = _boto_client_for
 
 
 def uninstall() -> None:
     for owner, name, original in _ORIGINALS:
         setattr(owner, name, original)
+    for module in _modules_calling_boto_client_for():
+        module.boto_client_for = _ORIGINAL_BOTO_CLIENT_FOR
+    with _clients_lock:
+        _clients.clear()
 
 
 __all__ = [

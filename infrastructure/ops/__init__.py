@@ -4,6 +4,9 @@
 - ``approvals``: what waits for whom (``aios approvals pending``).
 - ``dlq``: the platform dead-letter queue (``aios dlq list | show | redrive``).
 - ``report``: automation, cycle time, outcomes and cost (``aios report``).
+- ``replay``: one item again, from its recorded input (``aios replay KEY``).
+- ``pause``: the kill switch and the catch-up (``aios pause | resume WORKFLOW``).
+- ``redrive``: Step Functions RedriveExecution where it applies (``aios redrive``).
 
 Each verb speaks to AWS (``--stage``: names ``aios-<stage>-<part>`` as DeploymentSettings
 gives them) or to the local mode (``--endpoint-url``: stage ``local``) with the same calls,
@@ -18,7 +21,19 @@ import click
 
 def register(group: click.Group) -> None:
     """Add every verb group to ``group`` (the ``aios`` command)."""
-    from infrastructure.ops import approvals, dlq, lineage, report  # noqa: PLC0415 - keep names free
+    from infrastructure.ops import approvals, dlq, lineage, pause, redrive, replay, report  # noqa: PLC0415
 
-    for command in (lineage.lineage, approvals.approvals, dlq.dlq, report.report):
+    for command in (
+        lineage.lineage,
+        approvals.approvals,
+        dlq.dlq,
+        report.report,
+        replay.replay,
+        redrive.redrive,
+        pause.pause,
+        pause.resume,
+    ):
         group.add_command(command)
+    from infrastructure.ops.rollout import rollout  # noqa: PLC0415
+
+    group.add_command(rollout)

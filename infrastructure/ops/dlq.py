@@ -28,6 +28,7 @@ from typing import Any, Literal
 import click
 from pydantic import BaseModel, ConfigDict
 
+from infrastructure.ops.actions import execution_arn
 from infrastructure.ops.target import Target, emit, render_table, target_options
 
 QUEUE = "dead-letters"
@@ -226,7 +227,7 @@ def _to_workflow(target: Target, d: DeadLetter, machine_arn: str) -> tuple[Outco
     sfn = target.client("stepfunctions")
     # StartExecution with a running execution's name and input answers that execution
     # (idempotent), so ask first: a letter whose execution exists was delivered before.
-    existing = machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+    existing = execution_arn(machine_arn, name)
     try:
         sfn.describe_execution(executionArn=existing)
         return "already-redriven", f"execution {existing} exists: delivered before"

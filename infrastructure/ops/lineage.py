@@ -16,11 +16,12 @@ import click
 from pydantic import BaseModel, ConfigDict
 
 from aios.lineage import RESULT_FIELDS
+from infrastructure.ops.actions import OPERATOR_FIELDS
 from infrastructure.ops.target import Target, emit, render_table, target_options
 
 INDEX = "by-business-key"
-#: Lineage fields that say what produced a step's output.
-FACTS = RESULT_FIELDS
+#: Lineage fields that say what produced a step's output, and what an operator did.
+FACTS = (*RESULT_FIELDS, *OPERATOR_FIELDS)
 
 
 class _Model(BaseModel):
@@ -146,12 +147,21 @@ def query(target: Target, business_key: str) -> list[dict[str, Any]]:
 
 
 def execution_ends(target: Target, execution_arns: Iterable[str]) -> list[ExecutionEnd]:
+    from botocore.exceptions import ClientError  # noqa: PLC0415 - boto3 is imported lazily
+
     sfn = target.client("stepfunctions")
     ends = []
     for arn in dict.fromkeys(execution_arns):
         if is_express(arn) or not arn.startswith("arn:"):
             continue
-        described = sfn.describe_execution(executionArn=arn)
+        try:
+            described = sfn.describe_execution(executionArn=arn)
+        except ClientError as error:
+            # An operator's row written for an execution whose start then failed.
+            if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                raise
+            ends.append(ExecutionEnd(execution=arn, status="NEVER STARTED"))
+            continue
         ends.append(
             ExecutionEnd(
                 execution=arn,

@@ -6,8 +6,10 @@ the same on the local mode:
 
 - invoices: business keys with lineage rows of the workflow (a second delivery that ended
   "Already handled" writes none, so duplicates are not invoices);
-- outcome: the ``outcome`` of the last "Close the books" row (paid, rejected, expired,
-  compensated, invalid, failed), else the execution's status;
+- outcome: the ``outcome`` of the latest closing row, "Close the books" (paid, rejected,
+  expired, compensated, invalid, failed) or "Execution failed" (failed, timed_out, aborted:
+  a step failed after its retries; a redrive or replay that finishes writes a later one),
+  else the execution's status;
 - automated: paid on the automatic route (``decision = auto-approved``) with no human
   decision; automation coverage = automated / invoices that ended;
 - human touches: "Human decision" rows (each an approver's click that decided);
@@ -34,13 +36,16 @@ from typing import Any
 import click
 from pydantic import BaseModel, ConfigDict
 
+from aios.payables import FAILED_STATE
 from infrastructure.ops.lineage import plain
 from infrastructure.ops.target import Target, emit, parse_iso, parse_time, render_table, target_options
-from infrastructure.platform.model import Platform
+from infrastructure.platform.spec import Platform
 
 WORKFLOW = "accounts-payable"
 DECIDE_STATE = "Decide: automatic or human"
 CLOSE_STATE = "Close the books"
+#: The rows that record how an execution ended: its own closing step, or the failure rule's.
+CLOSING_STATES = (CLOSE_STATE, FAILED_STATE)
 DECISION_STATE = "Human decision"
 CALLBACK_TASK_SECONDS = 1.0
 #: USD list prices, us-east-1, December 2026 (the pricing pages below).
@@ -86,6 +91,8 @@ class Invoice(_Model):
     cycle_seconds: float | None
     transitions: int
     cost_usd: float
+    #: When its last execution ended (``None`` while it runs): the x of ``--plot``.
+    ended_at: datetime | None = None
 
 
 class Report(_Model):
@@ -224,11 +231,11 @@ def _invoice(
     closing = [
         r
         for r in rows
-        if r.get("workflow") == workflow and r.get("state") == CLOSE_STATE and r.get("outcome")
+        if r.get("workflow") == workflow and r.get("state") in CLOSING_STATES and r.get("outcome")
     ]
-    if closing:
+    if closing and not (closing[-1]["state"] == FAILED_STATE and last.status == "RUNNING"):
         outcome = str(closing[-1]["outcome"])
-    else:
+    else:  # nothing closed yet, or a redrive runs on from a failure
         outcome = "in progress" if last.status == "RUNNING" else last.status.lower()
     decisions = [r for r in rows if r.get("state") == DECIDE_STATE and r.get("decision")]
     route = None
@@ -259,7 +266,30 @@ def _invoice(
         cycle_seconds=cycle,
         transitions=transitions,
         cost_usd=cost,
+        ended_at=last.stopped if outcome != "in progress" else None,
     )
+
+
+#: The demo's words for the outcomes ``Close the books`` records (``infrastructure.demo``).
+SUMMARY_OUTCOMES = {
+    "rejected": "rejected",
+    "expired": "auto-rejected",
+    "invalid": "invalid",
+    "compensated": "compensated",
+    "failed": "failed",
+}
+
+
+def summary_counts(report: Report) -> dict[str, int]:
+    """The report in the terms of ``make demo``'s summary line, to compare the two: invoices,
+    automated (paid, no human), approved (paid by a human), paid, and each other outcome."""
+    paid = report.outcomes.get("paid", 0)
+    counts = {"invoices": report.invoices, "automated": report.automated, "approved": paid - report.automated}
+    counts["paid"] = paid
+    for outcome, word in SUMMARY_OUTCOMES.items():
+        counts[word] = report.outcomes.get(outcome, 0)
+    counts["other"] = report.invoices - paid - sum(counts[w] for w in SUMMARY_OUTCOMES.values())
+    return counts
 
 
 def _seconds(value: float | None) -> str:
@@ -317,9 +347,21 @@ def gather(target: Target, platform: Platform, workflow: str, since: datetime | 
 @click.option(
     "--workflow", default=WORKFLOW, show_default=True, help="The invoice workflow of the description."
 )
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also draw automation ratio and cycle time over time into this PNG (needs matplotlib).",
+)
 @target_options
-def report(
-    since: str | None, workflow: str, stage: str | None, endpoint_url: str | None, as_json: bool
+def report(  # noqa: PLR0917 - one parameter per option, as click passes them
+    since: str | None,
+    workflow: str,
+    plot_path: str | None,
+    stage: str | None,
+    endpoint_url: str | None,
+    as_json: bool,
 ) -> None:
     """Automation coverage, human touches, cycle time p50/p95, outcomes, transitions per
     invoice and cost per 1,000 invoices at list price, from executions and lineage."""
@@ -330,4 +372,10 @@ def report(
     result = compute(
         gather(target, PLATFORM, workflow, start), scan_lineage(target, start), workflow=workflow, since=start
     )
+    if plot_path:
+        from infrastructure.ops.plot import plot  # noqa: PLC0415 - matplotlib only when asked
+
+        plot(result, plot_path)
     emit(result.model_dump(mode="json"), as_json=as_json, table=lambda: render(result))
+    if plot_path:
+        click.echo(f"plot: {plot_path}", err=True)

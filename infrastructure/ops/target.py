@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import click
 
 LOCAL_STAGE = "local"
+#: The alias a workflow's rules target (``infrastructure.constructs.workflows.LIVE_ALIAS``).
+LIVE_ALIAS = "live"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -62,6 +64,17 @@ class Target:
                 if machine["name"] == wanted:
                     return str(machine["stateMachineArn"])
         raise click.ClickException(f"no state machine {wanted} (is stage {self.stage!r} deployed?)")
+
+    def workflow_entry_arn(self, workflow: str) -> str:
+        """What the workflow's rules start: its ``live`` alias where a rollout made one (CDK's
+        ``Workflow`` and the local mode alike), else the state machine itself. An operator's
+        new execution goes the same way, so a rollout's traffic shift and rollback apply to it."""
+        machine = self.state_machine_arn(workflow)
+        aliases = self.client("stepfunctions").list_state_machine_aliases(stateMachineArn=machine)
+        for alias in aliases.get("stateMachineAliases", []):
+            if str(alias["stateMachineAliasArn"]).endswith(f":{LIVE_ALIAS}"):
+                return str(alias["stateMachineAliasArn"])
+        return machine
 
     def queue_url(self, part: str) -> str:
         try:

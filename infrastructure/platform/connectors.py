@@ -1,82 +1,99 @@
 """The connector catalog's part of the platform description: the circuit table and one
-function per connector, each reading its own secret ``{secrets_prefix}/connectors/{name}``.
+function per connector (``connector_function``: one line per connector), each reading its
+own secret ``{secrets_prefix}/connectors/{name}``.
 """
 
 from __future__ import annotations
 
-from aios.config import EnvVar
-from infrastructure.platform.model import Access, FunctionSpec, KeyAttribute, TableSpec
+from collections.abc import Mapping
+from typing import Any
+
+from aios.config import variable
+from aios.connectors.breaker import TABLE_ACTIONS, TTL_ATTRIBUTE
+from aios.connectors.catalog.documents import DocumentsConnector
+from aios.connectors.catalog.email import EmailConnector
+from aios.connectors.catalog.erp import ErpConnector
+from aios.connectors.catalog.payments import PaymentsConnector
+from aios.connectors.catalog.slack import SlackConnector
+from aios.connectors.kit import Connector
+from infrastructure.platform.spec import Access, FunctionSpec, KeyAttribute, TableSpec
 
 CIRCUIT = TableSpec(
     id="circuit",
     description=(
-        "Circuit breaker state per connector and target: pk id = '<connector>#<target>'. "
-        "Updated with conditional writes by every connector invocation; idle items expire by TTL."
+        "Circuit breaker state per connector and target (Powertools' circuit breaker): pk id = "
+        "'<connector>#<target>', and '<connector>#<target>#window' for the failure-window count. "
+        "Written on state transitions and failures only; idle items expire by TTL."
     ),
-    env_var=EnvVar.CIRCUIT_TABLE,
+    env_var=variable("circuit_table"),
     partition_key=KeyAttribute(name="id"),
-    ttl_attribute="expires_at",
+    ttl_attribute=TTL_ATTRIBUTE,
+    item_actions=TABLE_ACTIONS,
 )
 
-#: Every connector step of a workflow writes its own lineage record (aios.steps).
-_HTTP_CONNECTOR_ACCESS = {
-    "idempotency": Access.READ_WRITE,
-    "circuit": Access.READ_WRITE,
-    "lineage": Access.WRITE,
-}
 
-ERP_CONNECTOR = FunctionSpec(
-    name="erp-connector",
+def connector_function(
+    connector: type[Connector],
+    *,
+    description: str,
+    credentials: bool = True,
+    idempotency: bool = True,
+    memory_mb: int = 256,
+    timeout_seconds: int = 30,
+    tables: Mapping[str, Access] | None = None,
+    **options: Any,
+) -> FunctionSpec:
+    """The function of one connector of the catalog: its handler in
+    ``functions/connectors/<name>``, read-write access to the circuit table (its breaker) and
+    to the idempotency table (``Connector.once``), write access to the lineage table (every
+    step records itself, ``aios.steps``), and its credentials ``{prefix}/connectors/<name>``.
+    ``credentials=False``/``idempotency=False`` leave those out for a connector that needs
+    none; ``tables`` adds tables and ``options`` any other ``FunctionSpec`` field."""
+    return FunctionSpec(
+        name=f"{connector.name}-connector",
+        description=description,
+        code=f"connectors/{connector.name}",
+        credentials=connector.name if credentials else None,
+        memory_mb=memory_mb,
+        timeout_seconds=timeout_seconds,
+        tables={
+            **({"idempotency": Access.READ_WRITE} if idempotency else {}),
+            "circuit": Access.READ_WRITE,
+            "lineage": Access.WRITE,
+            **(tables or {}),
+        },
+        **options,
+    )
+
+
+ERP_CONNECTOR = connector_function(
+    ErpConnector,
     description="ERP connector: get an invoice, post an approved invoice, reverse a posting.",
-    code="connectors/erp",
-    credentials="erp",
     fingerprint_key=True,
-    memory_mb=256,
-    timeout_seconds=30,
-    tables=_HTTP_CONNECTOR_ACCESS,
 )
-
-PAYMENTS_CONNECTOR = FunctionSpec(
-    name="payments-connector",
+PAYMENTS_CONNECTOR = connector_function(
+    PaymentsConnector,
     description="Payments connector (Stripe-like): create a payment, get its status, cancel it.",
-    code="connectors/payments",
-    credentials="payments",
-    memory_mb=256,
-    timeout_seconds=30,
-    tables=_HTTP_CONNECTOR_ACCESS,
 )
-
-SLACK_CONNECTOR = FunctionSpec(
-    name="slack-connector",
+SLACK_CONNECTOR = connector_function(
+    SlackConnector,
     description="Slack connector: approval requests, decisions, reminders and escalations.",
-    code="connectors/slack",
-    credentials="slack",
-    memory_mb=256,
-    timeout_seconds=30,
-    tables=_HTTP_CONNECTOR_ACCESS,
 )
-
-EMAIL_CONNECTOR = FunctionSpec(
-    name="email-connector",
+EMAIL_CONNECTOR = connector_function(
+    EmailConnector,
     description="Email connector: templated mail through SES; inbound invoice mail parsed from S3.",
-    code="connectors/email",
-    credentials="email",
     fingerprint_key=True,
     send_email=True,
     memory_mb=512,
-    timeout_seconds=30,
-    tables=_HTTP_CONNECTOR_ACCESS,
     # Reads inbound mail SES stored there and writes attachments as claim-checks.
     buckets={"documents": Access.READ_WRITE},
 )
-
-DOCUMENTS_CONNECTOR = FunctionSpec(
-    name="documents-connector",
+DOCUMENTS_CONNECTOR = connector_function(
+    DocumentsConnector,
     description="Documents connector: claim-check put and get in the documents bucket.",
-    code="connectors/documents",
+    credentials=False,
+    idempotency=False,
     memory_mb=512,
-    timeout_seconds=30,
-    tables={"circuit": Access.READ_WRITE, "lineage": Access.WRITE},
     buckets={"documents": Access.READ_WRITE},
 )
 

@@ -7,9 +7,16 @@ object; add a part here and both renderings get it.
 from __future__ import annotations
 
 from aios import events
-from aios.config import EnvVar
+from aios.config import variable
 from infrastructure.platform.connectors import CIRCUIT, CONNECTOR_FUNCTIONS
-from infrastructure.platform.model import (
+from infrastructure.platform.models import MODEL_FUNCTIONS, MODELS
+from infrastructure.platform.payables import (
+    ACCOUNTS_PAYABLE,
+    APPROVALS,
+    APPROVALS_ROUTE,
+    PAYABLES_FUNCTIONS,
+)
+from infrastructure.platform.spec import (
     Access,
     BucketSpec,
     EventBusSpec,
@@ -23,13 +30,6 @@ from infrastructure.platform.model import (
     WebhookSourceSpec,
     WorkflowSpec,
 )
-from infrastructure.platform.models import MODEL_INVOKE
-from infrastructure.platform.payables import (
-    ACCOUNTS_PAYABLE,
-    APPROVALS,
-    APPROVALS_ROUTE,
-    PAYABLES_FUNCTIONS,
-)
 
 LINEAGE = TableSpec(
     id="lineage",
@@ -37,7 +37,7 @@ LINEAGE = TableSpec(
         "One item per workflow step. pk = execution ARN, sk = '<recorded-at>#<state>': all steps "
         "of one execution in order. GSI by-business-key: all steps of one business item."
     ),
-    env_var=EnvVar.LINEAGE_TABLE,
+    env_var=variable("lineage_table"),
     partition_key=KeyAttribute(name="pk"),
     sort_key=KeyAttribute(name="sk"),
     indexes=(
@@ -52,7 +52,7 @@ LINEAGE = TableSpec(
 IDEMPOTENCY = TableSpec(
     id="idempotency",
     description="Powertools idempotency records; expired items are removed by TTL.",
-    env_var=EnvVar.IDEMPOTENCY_TABLE,
+    env_var=variable("idempotency_table"),
     partition_key=KeyAttribute(name="id"),
     ttl_attribute="expiration",
 )
@@ -60,7 +60,7 @@ IDEMPOTENCY = TableSpec(
 DOCUMENTS = BucketSpec(
     id="documents",
     description="Claim-check store for payloads over the Step Functions and EventBridge limits.",
-    env_var=EnvVar.DOCUMENTS_BUCKET,
+    env_var=variable("documents_bucket"),
 )
 
 SOURCES = (
@@ -108,8 +108,9 @@ PLATFORM = Platform(
     tables=(LINEAGE, IDEMPOTENCY, CIRCUIT, APPROVALS),
     buckets=(DOCUMENTS,),
     sources=SOURCES,
-    functions=(WEBHOOK_INGEST, *CONNECTOR_FUNCTIONS, MODEL_INVOKE, *PAYABLES_FUNCTIONS),
+    functions=(WEBHOOK_INGEST, *CONNECTOR_FUNCTIONS, *MODEL_FUNCTIONS, *PAYABLES_FUNCTIONS),
     workflows=(INTAKE, ACCOUNTS_PAYABLE),
+    models=MODELS,
     routes=(
         HttpRouteSpec(method="POST", path="/webhooks/{source}", function="webhook-ingest"),
         APPROVALS_ROUTE,

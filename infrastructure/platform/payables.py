@@ -4,11 +4,13 @@ approval functions, the Slack interactions endpoint, and the workflow itself."""
 from __future__ import annotations
 
 from aios import events
-from aios.config import EnvVar
-from infrastructure.platform.model import (
+from aios.approvals import gauge, store
+from aios.config import variable
+from infrastructure.platform.spec import (
     Access,
     FunctionSpec,
     HttpRouteSpec,
+    IndexSpec,
     KeyAttribute,
     Platform,
     TableSpec,
@@ -23,28 +25,38 @@ APPROVALS = TableSpec(
         "message); pk 'claim#<business key>': the execution working on an invoice; pk "
         "'fingerprint#<hmac-sha256>': the first invoice with a vendor/amount/date (duplicate check)."
     ),
-    env_var=EnvVar.APPROVALS_TABLE,
+    env_var=variable("approvals_table"),
     partition_key=KeyAttribute(name="pk"),
     ttl_attribute="expires_at",
     # Longer than the bus archive keeps events (365 days), so a replayed Invoice Received
     # still finds its claim and fingerprint: every item carries expires_at from this.
     retention_days=400,
+    indexes=(
+        # Sparse: only pending approvals carry its key (aios.approvals.store); keys only,
+        # so no task token is copied into it. The approvals gauge queries it every minute.
+        IndexSpec(
+            name=store.PENDING_INDEX,
+            partition_key=KeyAttribute(name=store.PENDING_KEY),
+            sort_key=KeyAttribute(name=store.REQUESTED_AT),
+            projection="KEYS_ONLY",
+        ),
+    ),
 )
 
 #: Deployment choices of the approval policy; each step's delay is configurable here.
 POLICY_ENVIRONMENT = {
-    EnvVar.AUTO_APPROVAL_LIMIT.value: "5000",
-    EnvVar.ANOMALY_THRESHOLD.value: "0.5",
-    EnvVar.APPROVAL_REMINDER_SECONDS.value: str(4 * 3600),
-    EnvVar.APPROVAL_ESCALATION_SECONDS.value: str(20 * 3600),
-    EnvVar.APPROVAL_EXPIRY_SECONDS.value: str(48 * 3600),
+    variable("auto_approval_limit"): "5000",
+    variable("anomaly_threshold"): "0.5",
+    variable("approval_reminder_seconds"): str(4 * 3600),
+    variable("approval_escalation_seconds"): str(20 * 3600),
+    variable("approval_expiry_seconds"): str(48 * 3600),
 }
 
 #: Who approves in Slack (channel and user ids; replace for a real workspace).
 APPROVERS_ENVIRONMENT = {
-    EnvVar.APPROVAL_CHANNEL.value: "C0AIOSAP01",
-    EnvVar.APPROVERS.value: "U0AIOSAP01",
-    EnvVar.ESCALATION_APPROVERS.value: "U0AIOSCFO1",
+    variable("approval_channel"): "C0AIOSAP01",
+    variable("approvers"): "U0AIOSAP01",
+    variable("escalation_approvers"): "U0AIOSCFO1",
 }
 
 #: The approvals, lineage, and what the in-process Slack connector needs (idempotency, breaker).
@@ -93,6 +105,18 @@ SLACK_INTERACTIONS = FunctionSpec(
     answers_workflows=("accounts-payable",),
 )
 
+APPROVALS_GAUGE = FunctionSpec(
+    name=gauge.SERVICE,
+    description="Every minute: approvals pending and the oldest one's age, as metrics (SLO alarm).",
+    code="approvals_gauge",
+    memory_mb=256,
+    timeout_seconds=30,
+    # Read only: a Query on the pending index (grant_read_data on this one table).
+    tables={"approvals": Access.READ},
+    # A gauge, not a step: it must keep reporting while executions are stuck.
+    schedule="rate(1 minute)",
+)
+
 ACCOUNTS_PAYABLE = WorkflowSpec(
     name="accounts-payable",
     description="Fetch, validate, score, decide, approve in Slack, post, pay; compensate on failure.",
@@ -105,9 +129,12 @@ ACCOUNTS_PAYABLE = WorkflowSpec(
     # The claim is invoice-policy's (it stamps the table's TTL): the workflow touches no table.
     functions=("erp-connector", "payments-connector", "invoice-policy", "model-invoke", "approval-request"),
     put_events=True,
+    # A step that fails after its retries fails the execution there (redrivable), before
+    # "Close the books": invoice-policy writes the closing lineage row from the status change.
+    on_failure=INVOICE_POLICY.name,
 )
 
-PAYABLES_FUNCTIONS = (INVOICE_POLICY, APPROVAL_REQUEST, SLACK_INTERACTIONS)
+PAYABLES_FUNCTIONS = (INVOICE_POLICY, APPROVAL_REQUEST, SLACK_INTERACTIONS, APPROVALS_GAUGE)
 APPROVALS_ROUTE = HttpRouteSpec(method="POST", path="/approvals/slack", function="slack-interactions")
 
 
@@ -119,9 +146,9 @@ def with_approval_ladder(platform: Platform, *, reminder: int, escalation: int, 
             update={
                 "environment": {
                     **function.environment,
-                    EnvVar.APPROVAL_REMINDER_SECONDS.value: str(reminder),
-                    EnvVar.APPROVAL_ESCALATION_SECONDS.value: str(escalation),
-                    EnvVar.APPROVAL_EXPIRY_SECONDS.value: str(expiry),
+                    variable("approval_reminder_seconds"): str(reminder),
+                    variable("approval_escalation_seconds"): str(escalation),
+                    variable("approval_expiry_seconds"): str(expiry),
                 }
             }
         )

@@ -10,7 +10,7 @@ from constructs import Construct
 from infrastructure.constructs.audit import AuditTrail
 from infrastructure.constructs.encryption import PlatformKey
 from infrastructure.constructs.storage import Buckets, Tables
-from infrastructure.platform.model import Platform
+from infrastructure.platform.spec import Platform
 from infrastructure.settings import DeploymentSettings
 
 

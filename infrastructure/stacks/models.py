@@ -1,6 +1,7 @@
-"""The model serving stack: the anomaly model's buckets, registry and SageMaker endpoint.
+"""The model serving stack: the models' buckets, and per model of the platform description
+its registry group and version, SageMaker endpoint, rollback alarms and autoscaling.
 
-Its own stack because its lifecycle is the model's: a new artifact (``make model``) changes
+Its own stack because its lifecycle is the models': a new artifact (``make model``) changes
 this stack alone, registers a new model package version, and SageMaker rolls the approved
 version out blue/green, rolling back on the endpoint's alarms.
 """
@@ -26,19 +27,21 @@ from infrastructure.platform.models import (
     endpoint_name,
     serving_choice,
 )
+from infrastructure.platform.spec import ModelSpec, Platform, camel
 from infrastructure.settings import DeploymentSettings
 from infrastructure.stacks.data import DataStack
 
 
 class ModelsStack(Stack):
-    """Artifact and capture buckets, registry group and version, model, endpoint config,
-    endpoint, rollback alarms, autoscaling."""
+    """Artifact and capture buckets (shared), and for each model: registry group and version,
+    model, endpoint config, endpoint, rollback alarms, autoscaling."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
+        platform: Platform,
         data: DataStack,
         settings: DeploymentSettings,
         **kwargs: Any,
@@ -46,39 +49,61 @@ class ModelsStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         # Before any grant: the key's stack must not get a policy that points back here.
         self.add_stack_dependency(data)
-        self.model_version = artifact_version()
-        entry = approved_package(self.model_version)
-        options = ServingOptions.from_scope(self)
-        self.choice = serving_choice(settings)
-        image = serving_image(self, self.choice.instance_type)
-        self.storage = ModelStorage(self, "Storage", key=data.key, settings=settings, options=options)
+        self.settings = settings
+        self.options = ServingOptions.from_scope(self)
+        self.storage = ModelStorage(self, "Storage", key=data.key, settings=settings, options=self.options)
+        self.endpoints: dict[str, ModelEndpoint] = {}
+        for index, model in enumerate(platform.models):
+            self.endpoints[model.name] = self._serve(model, key=data.key, first=index == 0)
+
+    def _serve(self, model: ModelSpec, *, key: Any, first: bool) -> ModelEndpoint:
+        """One model's image, published artifact, registry and endpoint.
+
+        The first model keeps the ids it had when it was the only one (``ServingImages``,
+        ``PublishArtifact``, ``Registry``, ``EndpointName``...): a new logical id would replace
+        its named endpoint, which CloudFormation refuses. Every other model's ids start with
+        its name; the endpoint construct is the model's name for all.
+        """
+        prefix = "" if first else camel(model.name)
+        version = artifact_version(model)
+        entry = approved_package(model, version)
+        choice = serving_choice(model, self.settings)
+        image = serving_image(self, choice.instance_type, mapping_id=f"{prefix}ServingImages")
         artifact = publish_artifact(
-            self, bucket=self.storage.artifacts, model_version=self.model_version, choice=self.choice
-        )
-        self.registry = ModelRegistry(
             self,
-            "Registry",
-            settings=settings,
-            model_version=self.model_version,
+            model=model,
+            bucket=self.storage.artifacts,
+            model_version=version,
+            choice=choice,
+            construct_id=f"{prefix}PublishArtifact",
+        )
+        registry = ModelRegistry(
+            self,
+            f"{prefix}Registry",
+            model=model,
+            settings=self.settings,
+            model_version=version,
             entry=entry,
             image=image,
             artifact=artifact,
-            choice=self.choice,
+            choice=choice,
         )
-        self.serving = ModelEndpoint(
+        endpoint = ModelEndpoint(
             self,
-            "InvoiceAnomaly",
-            endpoint_name=endpoint_name(settings),
-            model_version=self.model_version,
-            key=data.key,
+            camel(model.name),
+            model=model,
+            endpoint_name=endpoint_name(model, self.settings),
+            model_version=version,
+            key=key,
             storage=self.storage,
             image=image,
             artifact=artifact,
-            registry=self.registry,
-            choice=self.choice,
-            settings=settings,
-            options=options,
+            registry=registry,
+            choice=choice,
+            settings=self.settings,
+            options=self.options,
         )
-        CfnOutput(self, "EndpointName", value=self.serving.endpoint.attr_endpoint_name)
-        CfnOutput(self, "ModelVersion", value=self.model_version)
-        CfnOutput(self, "ModelPackageArn", value=self.registry.package_arn)
+        CfnOutput(self, f"{prefix}EndpointName", value=endpoint.endpoint.attr_endpoint_name)
+        CfnOutput(self, f"{prefix}ModelVersion", value=version)
+        CfnOutput(self, f"{prefix}ModelPackageArn", value=registry.package_arn)
+        return endpoint

@@ -17,11 +17,20 @@ from infrastructure.constructs.monitoring import monitor_platform_stack
 from infrastructure.constructs.secrets import PlatformSecrets
 from infrastructure.constructs.workflows import Workflow
 from infrastructure.nag import acknowledge
-from infrastructure.platform.model import Access, Platform, ResourceAttribute, camel
 from infrastructure.platform.models import artifact_version, endpoint_name
+from infrastructure.platform.spec import Access, Platform, ResourceAttribute, camel
 from infrastructure.settings import DeploymentSettings
 from infrastructure.stacks.data import DataStack
 from infrastructure.stacks.references import DataReferences
+
+#: The key actions CDK's ``Table.grant_read_write_data`` adds for a customer-managed key.
+_TABLE_KEY_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+)
 
 
 class PlatformStack(Stack):
@@ -40,7 +49,6 @@ class PlatformStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.platform = platform
         self.settings = settings
-        self._endpoint_name = endpoint_name(settings)
         self.data = data
         # Declared before any grant: KMS grants to principals of a stack that depends on the
         # key's stack go to the principal's policy only, not into the key policy (a cycle).
@@ -91,13 +99,21 @@ class PlatformStack(Stack):
             workflow.start_on(
                 bus=self.bus.bus, dead_letter_queue=self.bus.dead_letter_queue, settings=settings
             )
+            if workflow_spec.on_failure is not None:
+                workflow.record_failures_with(
+                    self.functions[workflow_spec.on_failure].alias,
+                    pattern=platform.failure_pattern(workflow.state_machine.state_machine_arn),
+                    dead_letter_queue=self.bus.dead_letter_queue,
+                    settings=settings,
+                )
             self.workflows[workflow_spec.name] = workflow
 
         self.api = WebhookApi(
             self,
             "HttpApi",
             platform=platform,
-            functions={name: function.function for name, function in self.functions.items()},
+            # The ``live`` alias, never $LATEST: a route serves the code of the latest deploy.
+            functions={name: function.alias for name, function in self.functions.items()},
             key=key,
             settings=settings,
         )
@@ -106,6 +122,9 @@ class PlatformStack(Stack):
         CfnOutput(self, "EventBusName", value=self.bus.bus.event_bus_name)
         # Dashboards, SLO alarms and the alarm topic, from the same description.
         self.monitoring = monitor_platform_stack(self)
+        for workflow_name, workflow in self.workflows.items():
+            # A rollout of the workflow's alias rolls back on the workflow's own SLO alarms.
+            workflow.roll_back_on(self.monitoring.workflow_alarms(workflow_name))
         CfnOutput(
             self,
             "DeadLetterQueueUrl",
@@ -120,6 +139,7 @@ class PlatformStack(Stack):
                 f"{camel(workflow_name)}StateMachineArn",
                 value=workflow.state_machine.state_machine_arn,
             )
+            CfnOutput(self, f"{camel(workflow_name)}StateMachineAliasArn", value=workflow.alias_arn)
 
     def resolve_attribute(self, reference: ResourceAttribute) -> str:
         """The CloudFormation value of a description reference (the local mode has its own)."""
@@ -132,18 +152,35 @@ class PlatformStack(Stack):
             ),
             "bucket": lambda: self.references.buckets[reference.id].bucket_name,
             "bus": lambda: self.bus.bus.event_bus_name if by_name else self.bus.bus.event_bus_arn,
-            "function": lambda: self.functions[reference.id].function.function_arn,
-            "model": lambda: artifact_version() if reference.attribute == "version" else self._endpoint_name,
+            # The version this deploy published: a state machine version calls the code it
+            # was deployed with (constructs/workflows.py).
+            "function": lambda: self.functions[reference.id].version.function_arn,
+            "model": lambda: self._model_attribute(reference),
             "queue": lambda: self.bus.dead_letter_queue.queue_url,
             "literal": lambda: reference.id,
         }
         return resolvers[reference.kind]()
+
+    def _model_attribute(self, reference: ResourceAttribute) -> str:
+        """A declared model's endpoint name, or the version of its built artifact."""
+        model = self.platform.model(reference.id)
+        if reference.attribute == "version":
+            return artifact_version(model)
+        return endpoint_name(model, self.settings)
 
     def _grant_tables(
         self, grantee: iam.IGrantable, tables: Mapping[str, Access], *, owner: Construct
     ) -> None:
         for table_id, access in tables.items():
             table = self.references.tables[table_id]
+            item_actions = self.platform.table(table_id).item_actions
+            if item_actions is not None:
+                # Exactly the calls its code makes; the platform key as grant_read_write_data
+                # grants it (the table is encrypted with it).
+                table.grant(grantee, *item_actions)
+                if table.encryption_key is not None:
+                    table.encryption_key.grant(grantee, *_TABLE_KEY_ACTIONS)
+                continue
             {
                 Access.READ: table.grant_read_data,
                 Access.WRITE: table.grant_write_data,
@@ -189,6 +226,7 @@ class PlatformStack(Stack):
             assert self.secrets.fingerprint_key is not None
             self.secrets.grant_read(grantee, [self.secrets.fingerprint_key])
         if spec.model:
+            # The endpoint of the model the function declares, no other.
             grantee.grant_principal.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["sagemaker:InvokeEndpoint"],
@@ -196,7 +234,7 @@ class PlatformStack(Stack):
                         self.format_arn(
                             service="sagemaker",
                             resource="endpoint",
-                            resource_name=self._endpoint_name,
+                            resource_name=endpoint_name(self.platform.model(spec.model), self.settings),
                         )
                     ],
                 )

@@ -14,7 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infrastructure.platform.model import Platform
+from infrastructure.platform.spec import Platform
 from infrastructure.settings import DeploymentSettings
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from infrastructure.local.harness import LocalProcess, invoice_webhook, sign_standard
 from infrastructure.platform import PLATFORM
-from infrastructure.platform.model import Access
+from infrastructure.platform.spec import Access
 
 NARROWED = PLATFORM.model_copy(
     update={

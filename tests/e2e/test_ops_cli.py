@@ -194,7 +194,11 @@ def test_a_dead_letter_is_redriven_to_its_target_and_processed_once(
     event["id"] = f"e2e-{uuid.uuid4()}"
     event["detail"] = {**event["detail"], "business_key": f"erp:{DEAD}", "invoice_id": DEAD}
     names = LocalNames()
-    machine = names.state_machine_arn(WORKFLOW)
+    # What the workflow's rule targets (its "live" alias since rollouts), as EventBridge names it
+    [rule_target] = local.client("events").list_targets_by_rule(
+        Rule=names.rule(WORKFLOW), EventBusName=names.bus("aios")
+    )["Targets"]
+    machine = rule_target["Arn"]
     sqs = local.client("sqs")
     queue_url = sqs.get_queue_url(QueueName=names.dead_letter_queue)["QueueUrl"]
     attributes = {

@@ -27,15 +27,22 @@ from infrastructure.constructs.model_serving import (
 from infrastructure.iam.policy import Request, allows, evaluate, statements_of
 from infrastructure.platform import PLATFORM, models
 from infrastructure.platform.models import (
-    STAGE_SERVING,
+    INVOICE_ANOMALY,
     ModelArtifactMissingError,
     ServingChoice,
-    artifact_version,
 )
+from infrastructure.platform.models import artifact_version as version_of
 from tests.infrastructure.policy_contracts import ACCOUNT, PARTITION, REGION, DeployedPolicies
 from tests.infrastructure.synth import Synthesized, synthesize
 
 ENDPOINT = "aios-dev-invoice-anomaly"
+STAGE_SERVING = INVOICE_ANOMALY.stages
+
+
+def artifact_version() -> str:
+    return version_of(INVOICE_ANOMALY)
+
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -159,7 +166,7 @@ def test_the_artifact_is_published_to_the_platforms_bucket_not_the_bootstrap_buc
 
 def test_the_built_artifact_is_an_approved_package_version_with_its_metrics(synthesized: Synthesized) -> None:
     version = artifact_version()
-    entry = models.approved_package(version)
+    entry = models.approved_package(INVOICE_ANOMALY, version)
     package = _one(synthesized.models, "AWS::SageMaker::ModelPackage")
     assert package["ModelApprovalStatus"] == "Approved" == entry["approval_status"]
     properties = package["CustomerMetadataProperties"]
@@ -195,17 +202,19 @@ def test_the_endpoint_deploys_the_approved_package_version(synthesized: Synthesi
 
 
 def test_synth_refuses_an_artifact_the_gate_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models.serving(), "approved_entry", lambda _version: None)
+    monkeypatch.setattr(models.serving(INVOICE_ANOMALY), "approved_entry", lambda _version: None)
     with pytest.raises(ModelArtifactMissingError, match="approved versions only"):
-        models.approved_package("f" * 12)
+        models.approved_package(INVOICE_ANOMALY, "f" * 12)
 
 
 def test_synth_without_the_artifact_says_how_to_build_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(models.serving(), "MODEL_TARBALLS", {"gpu": tmp_path / "a", "cpu": tmp_path / "b"})
+    monkeypatch.setattr(
+        models.serving(INVOICE_ANOMALY), "MODEL_TARBALLS", {"gpu": tmp_path / "a", "cpu": tmp_path / "b"}
+    )
     with pytest.raises(ModelArtifactMissingError, match="make model"):
-        models.model_tarball("cpu")
+        models.model_tarball(INVOICE_ANOMALY, "cpu")
 
 
 # -- execution role, evaluated ---------------------------------------------------------------------

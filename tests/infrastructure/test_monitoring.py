@@ -9,7 +9,6 @@ alarms without any edit to the monitoring code.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
-from aios.config import EnvVar
+from aios.config import variable
 from aios.connectors.breaker import BreakerPolicy
 from infrastructure.constructs.model_serving import ServingOptions
 from infrastructure.constructs.monitoring import (
@@ -73,7 +72,7 @@ def build(outdir: Path, platform: Platform, *, nag: bool) -> Built:
     with pytest.MonkeyPatch.context() as patch:
         # The served model's version is read from its built artifact; monitoring does not use
         # it, so these builds do not depend on `make model`.
-        patch.setattr(platform_stack, "artifact_version", lambda: "0123456789ab")
+        patch.setattr(platform_stack, "artifact_version", lambda _model: "0123456789ab")
         return _build(outdir, platform, nag=nag)
 
 
@@ -95,8 +94,8 @@ def _build(outdir: Path, platform: Platform, *, nag: bool) -> Built:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    yield build(tmp_path_factory.mktemp("cdk.out"), PLATFORM, nag=True)
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build(tmp_path_factory.mktemp("cdk.out"), PLATFORM, nag=True)
 
 
 def _stats(alarm: dict[str, Any]) -> list[dict[str, Any]]:
@@ -261,9 +260,9 @@ def test_ingest_5xx_rate_alarm_and_widgets(built: Built) -> None:
 
 def test_oldest_pending_approval_alarm_uses_the_whole_ladder(built: Built) -> None:
     ladder = [
-        EnvVar.APPROVAL_REMINDER_SECONDS.value,
-        EnvVar.APPROVAL_ESCALATION_SECONDS.value,
-        EnvVar.APPROVAL_EXPIRY_SECONDS.value,
+        variable("approval_reminder_seconds"),
+        variable("approval_escalation_seconds"),
+        variable("approval_expiry_seconds"),
     ]
     [policy] = [f for f in PLATFORM.functions if all(name in f.environment for name in ladder)]
     total = sum(int(policy.environment[name]) for name in ladder)

@@ -113,7 +113,11 @@ def test_definitions_are_inline_with_substitutions(synthesized: Synthesized) -> 
 
 def test_every_rule_target_has_retries_and_the_dead_letter_queue(synthesized: Synthesized) -> None:
     rules = synthesized.platform.find_resources("AWS::Events::Rule")
-    assert len(rules) == sum(1 for w in PLATFORM.workflows if w.trigger)
+    # Workflow triggers, scheduled functions (tests/infrastructure/test_schedules.py) and
+    # workflows' failure rules (tests/infrastructure/test_failure_rule.py).
+    assert len(rules) == sum(1 for w in PLATFORM.workflows if w.trigger) + sum(
+        1 for f in PLATFORM.functions if f.schedule
+    ) + sum(1 for w in PLATFORM.workflows if w.on_failure)
     queues = synthesized.platform.find_resources("AWS::SQS::Queue")
     assert len(queues) == 1
     dlq_arn = {"Fn::GetAtt": [next(iter(queues)), "Arn"]}

@@ -130,9 +130,11 @@ def test_the_trail_stops_before_its_bucket_is_emptied(synthesized: Synthesized) 
 
 
 def test_every_deployed_function_is_invoked_by_a_route_or_a_workflow() -> None:
-    invoked = {route.function for route in PLATFORM.routes} | {
-        name for workflow in PLATFORM.workflows for name in workflow.functions
-    }
+    invoked = (
+        {route.function for route in PLATFORM.routes}
+        | {name for workflow in PLATFORM.workflows for name in workflow.functions}
+        | {f.name for f in PLATFORM.functions if f.schedule}
+    )
     assert {f.name for f in PLATFORM.functions} - invoked == set()
 
 

@@ -24,7 +24,7 @@ from aios import lineage as lineage_module
 from aios.approvals import wiring
 from aios.approvals.models import approval_id_for
 from aios.approvals.responder import StepFunctionsResponder
-from aios.config import EnvVar, settings
+from aios.config import settings, variable
 from aios.connectors.catalog import slack as slack_catalog
 from aios.errors import ApprovalDecided
 from aios.idempotency import persistence_layer
@@ -32,6 +32,9 @@ from aios.secrets import WebhookSecret, connector_secret_name, webhook_secret_na
 from functions.approval_request import handler as approval_request
 from functions.slack_interactions import handler as slack_interactions
 from infrastructure.platform import PLATFORM
+from tests.integration.moto_env import fake_aws_environment
+from tests.lambda_context import LambdaContext
+from tests.unit.webhooks.webhook_fakes import http_api_event
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:No application metrics to publish"),
@@ -50,15 +53,7 @@ CHANNEL, ALICE, BOB, CAROL, MALLORY = "C0APPROVALS", "U0ALICE", "U0BOB", "U0CARO
 TABLES = {"approvals": "pk", "idempotency": "id", "circuit": "id"}
 
 
-@dataclass
-class Context:
-    function_name: str = "approvals"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:approvals"
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+CONTEXT = LambdaContext(function_name="approvals")
 
 
 class SlackApi:
@@ -155,7 +150,7 @@ def _clear_caches() -> None:
     settings.cache_clear()
     persistence_layer.cache_clear()
     lineage_module.default_writer.cache_clear()
-    slack_catalog.default_connector.cache_clear()
+    slack_catalog.SlackConnector.reset_defaults()
     wiring.default_store.cache_clear()
     wiring.default_requests.cache_clear()
     wiring.default_interactions.cache_clear()
@@ -188,24 +183,20 @@ class Platform:
 @pytest.fixture
 def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
     environment = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        EnvVar.APPROVALS_TABLE: "approvals",
-        EnvVar.LINEAGE_TABLE: "lineage",
-        EnvVar.IDEMPOTENCY_TABLE: "idempotency",
-        EnvVar.CIRCUIT_TABLE: "circuit",
-        EnvVar.SECRETS_PREFIX: "aios",
-        EnvVar.APPROVAL_CHANNEL: CHANNEL,
-        EnvVar.APPROVERS: f"{ALICE}, {BOB}",
-        EnvVar.ESCALATION_APPROVERS: CAROL,
-        EnvVar.SERVICE_NAME: "approvals",
+        **fake_aws_environment(REGION),
+        variable("approvals_table"): "approvals",
+        variable("lineage_table"): "lineage",
+        variable("idempotency_table"): "idempotency",
+        variable("circuit_table"): "circuit",
+        variable("secrets_prefix"): "aios",
+        variable("approval_channel"): CHANNEL,
+        variable("approvers"): f"{ALICE}, {BOB}",
+        variable("escalation_approvers"): CAROL,
+        variable("service_name"): "approvals",
         # As both renderings set it: the retention the description declares for the table.
-        EnvVar.TABLE_RETENTION_DAYS: PLATFORM.function_environment(PLATFORM.function("approval-request"))[
-            EnvVar.TABLE_RETENTION_DAYS.value
-        ].id,
+        variable("table_retention_days"): PLATFORM.function_environment(
+            PLATFORM.function("approval-request")
+        )[variable("table_retention_days")].id,
     }
     for name, value in environment.items():
         monkeypatch.setenv(str(name), value)
@@ -276,7 +267,7 @@ def stage(stage_name: str, token: str | None, state: str, entered_at: str) -> di
 def request_approval() -> dict[str, Any]:
     result: dict[str, Any] = approval_request.handler(
         stage("request", TOKEN, "Request approval", "2025-06-15T15:06:40.000Z"),
-        Context(),
+        CONTEXT,
     )
     return result
 
@@ -292,38 +283,13 @@ def click(action: str, user: str, *, secret: str = SIGNING_SECRET) -> tuple[int,
     body = urlencode({"payload": json.dumps(payload)})
     ts = str(int(time.time()))
     signature = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    event = {
-        "version": "2.0",
-        "routeKey": "POST /approvals/slack",
-        "rawPath": "/approvals/slack",
-        "rawQueryString": "",
-        "headers": {
-            "content-type": "application/x-www-form-urlencoded",
-            "x-slack-request-timestamp": ts,
-            "x-slack-signature": f"v0={signature}",
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "api",
-            "domainName": "api.example.com",
-            "domainPrefix": "api",
-            "http": {
-                "method": "POST",
-                "path": "/approvals/slack",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "192.0.2.1",
-                "userAgent": "Slackbot",
-            },
-            "requestId": "req-1",
-            "routeKey": "POST /approvals/slack",
-            "stage": "$default",
-            "time": "15/Jun/2025:15:06:40 +0000",
-            "timeEpoch": int(time.time() * 1000),
-        },
-        "body": body,
-        "isBase64Encoded": False,
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": ts,
+        "x-slack-signature": f"v0={signature}",
     }
-    response = slack_interactions.handler(event, Context())
+    event = http_api_event("POST /approvals/slack", "/approvals/slack", body.encode(), headers, epoch=int(ts))
+    response = slack_interactions.handler(event, CONTEXT)
     return int(response["statusCode"]), json.loads(response["body"])
 
 
@@ -404,7 +370,7 @@ def test_escalation_allows_the_escalation_approver(platform: Platform) -> None:
 
     result = approval_request.handler(
         stage("escalation", TOKEN_ESCALATION, "Escalate approval", "2025-06-16T15:06:40.000Z"),
-        Context(),
+        CONTEXT,
     )
 
     assert result == {"approval_id": APPROVAL_ID, "status": "pending"}
@@ -422,7 +388,7 @@ def test_expire(platform: Platform) -> None:
 
     result = approval_request.handler(
         stage("expire", None, "Approval expired", "2025-06-18T15:06:40.000Z"),
-        Context(),
+        CONTEXT,
     )
 
     assert result == {"approval_id": APPROVAL_ID, "status": "expired", "decision": "expired"}
@@ -444,10 +410,10 @@ def test_click_after_the_task_timed_out_is_followed_by_the_next_stage(platform: 
     # Then the reminder stage fails at once with Approval.Decided, and the outcome step reads it
     with pytest.raises(ApprovalDecided):
         approval_request.handler(
-            stage("reminder", TOKEN_REMINDER, "Remind the approver", "2025-06-15T19:06:40.000Z"), Context()
+            stage("reminder", TOKEN_REMINDER, "Remind the approver", "2025-06-15T19:06:40.000Z"), CONTEXT
         )
     outcome = approval_request.handler(
-        stage("outcome", None, "Follow the recorded outcome", "2025-06-15T19:06:41.000Z"), Context()
+        stage("outcome", None, "Follow the recorded outcome", "2025-06-15T19:06:41.000Z"), CONTEXT
     )
     assert outcome == {"approval_id": APPROVAL_ID, "status": "approved", "decision": "approved"}
 
@@ -467,7 +433,7 @@ def test_step_functions_unavailable_keeps_the_recorded_decision(platform: Platfo
         {"status": "already_decided", "approval_id": APPROVAL_ID, "decision": "approved"},
     )
     expired = approval_request.handler(
-        stage("expire", None, "Expire the approval request", "2025-06-18T15:06:40.000Z"), Context()
+        stage("expire", None, "Expire the approval request", "2025-06-18T15:06:40.000Z"), CONTEXT
     )
     assert expired["decision"] == "approved"
 

@@ -3,7 +3,6 @@ documents bucket and signing secrets, invoked with API Gateway HTTP API events."
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -17,7 +16,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from aios.config import EnvVar, settings
+from aios.config import settings, variable
 from aios.envelope import Envelope
 from aios.events import WEBHOOK_SOURCE
 from aios.idempotency import persistence_layer
@@ -25,21 +24,16 @@ from aios.secrets import WebhookSecret, webhook_secret_name
 from aios.webhooks.adapters import EventBusPublisher
 from aios.webhooks.ingest import default_ingestor
 from infrastructure.platform import PLATFORM
+from tests.integration.moto_env import fake_aws_environment
+from tests.lambda_context import LambdaContext
+from tests.unit.webhooks.webhook_fakes import api_event
 
 STRIPE_SECRET = "whsec_integration_stripe"
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 BUS, TABLE, BUCKET = "aios", "aios-idempotency", "aios-documents"
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "webhook-ingest"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:webhook-ingest"
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+CONTEXT = LambdaContext(function_name="webhook-ingest")
 
 
 @dataclass
@@ -58,15 +52,13 @@ class Aws:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        EnvVar.EVENT_BUS_NAME.value: BUS,
-        EnvVar.IDEMPOTENCY_TABLE.value: TABLE,
-        EnvVar.DOCUMENTS_BUCKET.value: BUCKET,
-        EnvVar.SECRETS_PREFIX.value: "aios",
-        EnvVar.SERVICE_NAME.value: "webhook-ingest",
-        EnvVar.WEBHOOK_SOURCES.value: json.dumps({source.name: source.scheme for source in PLATFORM.sources}),
+        **fake_aws_environment("us-east-1"),
+        variable("event_bus_name"): BUS,
+        variable("idempotency_table"): TABLE,
+        variable("documents_bucket"): BUCKET,
+        variable("secrets_prefix"): "aios",
+        variable("service_name"): "webhook-ingest",
+        variable("webhook_sources"): json.dumps({source.name: source.scheme for source in PLATFORM.sources}),
     }.items():
         monkeypatch.setenv(name, value)
     settings.cache_clear()
@@ -107,22 +99,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
 def stripe_event(body: bytes, *, b64: bool = False) -> dict[str, Any]:
     ts = int(time.time())
     signature = hmac.new(STRIPE_SECRET.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return {
-        "version": "2.0",
-        "routeKey": "POST /webhooks/{source}",
-        "rawPath": "/webhooks/stripe",
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "stripe-signature": f"t={ts},v1={signature}"},
-        "requestContext": {
-            "http": {"method": "POST", "path": "/webhooks/stripe", "sourceIp": "192.0.2.1"},
-            "requestId": "req-1",
-            "routeKey": "POST /webhooks/{source}",
-            "stage": "$default",
-        },
-        "pathParameters": {"source": "stripe"},
-        "body": base64.b64encode(body).decode() if b64 else body.decode(),
-        "isBase64Encoded": b64,
-    }
+    return api_event("stripe", body, {"stripe-signature": f"t={ts},v1={signature}"}, b64=b64, epoch=ts)
 
 
 def stripe_body(event_id: str, padding: int = 0) -> bytes:
@@ -134,7 +111,7 @@ def stripe_body(event_id: str, padding: int = 0) -> bytes:
 def invoke(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     from functions.webhook_ingest.handler import handler  # noqa: PLC0415
 
-    response = handler(event, LambdaContext())  # type: ignore[arg-type]
+    response = handler(event, CONTEXT)  # type: ignore[arg-type]
     return response["statusCode"], json.loads(response["body"])
 
 

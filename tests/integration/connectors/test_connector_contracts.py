@@ -370,7 +370,9 @@ def test_slack_approval_request_posts_block_kit_with_bearer(
 ) -> None:
     api.route("POST", "/api/chat.postMessage", posted)
 
-    result = slack_connector.post_approval_request(slack.REQUEST.validate_python(APPROVAL))  # type: ignore[arg-type]
+    result = slack_connector.post_approval_request(
+        slack.SlackConnector.request_adapter().validate_python(APPROVAL)
+    )
 
     (request,) = api.received
     assert request.headers["authorization"] == f"Bearer {SLACK_TOKEN}"
@@ -383,7 +385,7 @@ def test_slack_approval_request_posts_block_kit_with_bearer(
     assert "Acme &lt;GmbH&gt;" in request.json()["blocks"][0]["text"]["text"]
     assert (result.channel, result.ts) == ("C0123456789", "1503435956.000247")
     # posted once per approval id
-    slack_connector.post_approval_request(slack.REQUEST.validate_python(APPROVAL))  # type: ignore[arg-type]
+    slack_connector.post_approval_request(slack.SlackConnector.request_adapter().validate_python(APPROVAL))
     assert api.hits("POST", "/api/chat.postMessage") == 1
 
 
@@ -440,7 +442,9 @@ def test_slack_errors_are_mapped(
     api.route("POST", "/api/chat.postMessage", reply)
 
     with pytest.raises(error, match=fragment) as raised:
-        slack_connector.post_approval_request(slack.REQUEST.validate_python(APPROVAL))  # type: ignore[arg-type]
+        slack_connector.post_approval_request(
+            slack.SlackConnector.request_adapter().validate_python(APPROVAL)
+        )
     if isinstance(raised.value, ConnectorThrottled):
         assert raised.value.retry_after_seconds in (30, 5)
     assert SLACK_TOKEN not in str(raised.value)
@@ -468,7 +472,9 @@ def test_no_secret_in_any_log_line(  # noqa: PLR0917 - fixtures
                 payments.GetPaymentStatus(operation="get_payment_status", payment_id="pi_1")
             )
         with pytest.raises(ConnectorAuthFailed):
-            slack_connector.post_approval_request(slack.REQUEST.validate_python(APPROVAL))  # type: ignore[arg-type]
+            slack_connector.post_approval_request(
+                slack.SlackConnector.request_adapter().validate_python(APPROVAL)
+            )
         with pytest.raises(ConnectorUnavailable):
             erp_connector.get_invoice(erp.GetInvoice(operation="get_invoice", invoice_id="INV-1001"))
     finally:

@@ -20,7 +20,7 @@ from infrastructure.local import bridges
 from infrastructure.local.faults import Faults
 from infrastructure.local.lambda_runtime import LambdaRuntime, LocalFunction
 from infrastructure.local.lambda_worker import HANDLER_ENV
-from infrastructure.platform.model import REPO_ROOT, FunctionSpec
+from infrastructure.platform.spec import REPO_ROOT, FunctionSpec
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -7,7 +7,7 @@ import json
 
 from infrastructure.local import http_api
 from infrastructure.local.lambda_runtime import Invocation
-from infrastructure.platform.model import HttpRouteSpec
+from infrastructure.platform.spec import HttpRouteSpec
 
 ROUTE = http_api.Route.of(HttpRouteSpec(method="POST", path="/webhooks/{source}", function="webhook-ingest"))
 

@@ -30,7 +30,7 @@ from infrastructure.local.deploy import (
     substitute,
 )
 from infrastructure.platform import PLATFORM
-from infrastructure.platform.model import DEAD_LETTERS, ResourceAttribute, WorkflowSpec
+from infrastructure.platform.spec import DEAD_LETTERS, ResourceAttribute, WorkflowSpec
 
 CFN_PREFIX = "aios-dev-"
 Template = dict[str, Any]
@@ -70,7 +70,10 @@ def _without_prefix(name: str) -> str:
     return name.removeprefix(CFN_PREFIX)
 
 
-def _ref_placeholder(resource: dict[str, Any]) -> str | None:
+def _ref_placeholder(resource: dict[str, Any], resources: Template) -> str | None:
+    if resource["Type"] == "AWS::Lambda::Version":  # a workflow calls the version it was deployed with
+        function = resources[resource["Properties"]["FunctionName"]["Ref"]]
+        return f"<function:{_without_prefix(function['Properties']['FunctionName'])}:arn>"
     if resource["Type"] == "AWS::Events::EventBus":
         return f"<bus:{_without_prefix(resource['Properties']['Name'])}:name>"
     if resource["Type"] == "AWS::SQS::Queue":  # a queue's Ref is its URL
@@ -94,7 +97,7 @@ def cfn_placeholder(value: Any, resources: Template) -> str:
             return f"<function:{_without_prefix(resource['Properties']['FunctionName'])}:arn>"
         if resource["Type"] == "AWS::Events::EventBus":
             return f"<bus:{_without_prefix(resource['Properties']['Name'])}:arn>"
-    if "Ref" in value and (found := _ref_placeholder(resources[value["Ref"]])):
+    if "Ref" in value and (found := _ref_placeholder(resources[value["Ref"]], resources)):
         return found
     if "Fn::Join" in value:
         joined = "".join(p if isinstance(p, str) else f"<{p.get('Ref')}>" for p in value["Fn::Join"][1])
@@ -160,7 +163,13 @@ def test_trigger_rule_matches(template: Template, local: Any, workflow: Workflow
 
     (cfn_target,) = cfn["Targets"]
     (local_target,) = events.list_targets_by_rule(Rule=names.rule(workflow.name), EventBusName=bus)["Targets"]
-    assert local_target["Arn"] == names.state_machine_arn(workflow.name)
+    # Both start the workflow through its alias (constructs/workflows.py, local/deploy.py).
+    assert local_target["Arn"] == names.state_machine_alias_arn(workflow.name)
+    alias = next(r for r in resources_of(template, "AWS::StepFunctions::StateMachineAlias").values())
+    assert (
+        set(cfn_target["Arn"]) == {"Ref"}
+        and alias["Properties"]["Name"] == local_target["Arn"].rsplit(":", 1)[1]
+    )
     assert (
         cfn_target["RetryPolicy"]
         == local_target["RetryPolicy"]

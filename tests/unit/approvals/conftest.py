@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -25,15 +23,6 @@ from tests.unit.approvals.approval_fakes import (
     FakeStore,
 )
 from tests.unit.webhooks.webhook_fakes import FakeSecrets
-
-
-@pytest.fixture(autouse=True)
-def _no_sockets(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    def refuse(*_args: Any, **_kwargs: Any) -> socket.socket:
-        raise RuntimeError("unit tests must not open sockets")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    yield
 
 
 class LogLines(logging.Handler):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from aios.approvals.models import approval_id_for
 from functions.approval_request import handler as approval_request
 from functions.slack_interactions import handler as slack_interactions
+from tests.lambda_context import LambdaContext
 from tests.unit.approvals.approval_fakes import EXECUTION, STRANGER, TOKEN, click_body, stage_event
 from tests.unit.approvals.conftest import LogLines, World
 from tests.unit.approvals.test_slack_interactions import slack_event
@@ -20,12 +20,7 @@ APPROVAL_ID = approval_id_for(EXECUTION)
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 
-@dataclass
-class Context:
-    function_name: str = "approvals"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:approvals"
-    aws_request_id: str = "req-1"
+CONTEXT = LambdaContext(function_name="approvals")
 
 
 @pytest.fixture
@@ -36,12 +31,12 @@ def wired(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
 
 
 def post(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    response = slack_interactions.handler(event, Context())
+    response = slack_interactions.handler(event, CONTEXT)
     return int(response["statusCode"]), json.loads(response["body"])
 
 
 def test_request_then_approve_through_the_handlers(wired: World, log_lines: LogLines) -> None:
-    result = approval_request.handler(stage_event("request"), Context())
+    result = approval_request.handler(stage_event("request"), CONTEXT)
     assert result == {"approval_id": APPROVAL_ID, "status": "pending"}
 
     assert post(slack_event(click_body("approve", APPROVAL_ID))) == (
@@ -54,7 +49,7 @@ def test_request_then_approve_through_the_handlers(wired: World, log_lines: LogL
 
 
 def test_handler_status_codes(wired: World) -> None:
-    approval_request.handler(stage_event("request"), Context())
+    approval_request.handler(stage_event("request"), CONTEXT)
     body = click_body("approve", APPROVAL_ID)
 
     assert post(slack_event(body, {"X-Slack-Request-Timestamp": str(NOW)})) == (

@@ -162,9 +162,50 @@ def test_invalid_event_names_fields_not_values(world: World) -> None:
     assert TOKEN not in str(raised.value)
 
 
-def test_reminder_without_an_approval_is_refused(world: World) -> None:
-    with pytest.raises(ValidationFailed):
+def test_reminder_whose_request_never_ran_creates_the_approval(world: World) -> None:
+    # Given a request stage whose task timed out before its invocation ran (it waited behind
+    # cold starts): no approval exists (the soak met this: the invoice ended not processed)
+    assert APPROVAL_ID not in world.store.items
+
+    # When the reminder stage runs
+    result = world.requests.handle(stage_event("reminder", TOKEN_2))
+
+    # Then the approval is created pending with this stage's token, the request is posted
+    # (so the buttons exist) and the reminder in its thread
+    assert result == {"approval_id": APPROVAL_ID, "status": "pending"}
+    approval = world.store.items[APPROVAL_ID]
+    assert approval.status is Status.PENDING
+    assert approval.token() == TOKEN_2
+    posted, reminder = world.slack.requests
+    assert isinstance(posted, PostApprovalRequest) and isinstance(reminder, PostReminder)
+    assert reminder.thread_ts == approval.ts
+
+
+def test_expiry_before_any_stage_ran_closes_the_approval_for_late_stages(world: World) -> None:
+    # Given a ladder whose stage invocations all still wait (their tasks timed out first)
+    # When the expiry step runs
+    result = world.requests.handle(stage_event("expire", token=None))
+
+    # Then the approval exists, expired, without a token
+    assert result == {"approval_id": APPROVAL_ID, "status": "expired", "decision": "expired"}
+    assert world.store.items[APPROVAL_ID].status is Status.EXPIRED
+    assert world.store.items[APPROVAL_ID].task_token is None
+
+    # And a late request stage posts nothing an approver could still answer
+    with pytest.raises(ApprovalDecided):
+        world.requests.handle(stage_event("request"))
+    with pytest.raises(ApprovalDecided):
         world.requests.handle(stage_event("reminder", TOKEN_2))
+    assert world.slack.requests == []
+    assert world.store.items[APPROVAL_ID].status is Status.EXPIRED
+
+
+def test_escalation_whose_earlier_stages_never_ran_creates_the_approval(world: World) -> None:
+    world.requests.handle(stage_event("escalation", TOKEN_3))
+
+    approval = world.store.items[APPROVAL_ID]
+    assert approval.token() == TOKEN_3
+    assert ESCALATION in approval.allowed_approvers
 
 
 def test_decision_made_while_no_token_was_valid_ends_the_next_stage(world: World) -> None:

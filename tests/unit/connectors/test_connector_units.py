@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from aios.connectors.catalog import email, erp, payments, slack
+from aios.connectors.catalog import documents, email, erp, payments, slack
 from aios.connectors.credentials import ConnectorSecret, secret_name
 from aios.connectors.http import (
     ApiKeyAuth,
@@ -22,7 +22,7 @@ from aios.connectors.http import (
     auth_from_secret,
     build_client,
 )
-from aios.connectors.kit import derived_idempotency_key
+from aios.connectors.kit import Connector, derived_idempotency_key
 from aios.connectors.mapping import (
     CallContext,
     aws_error,
@@ -198,9 +198,11 @@ def test_block_kit_never_carries_a_token() -> None:
     base = {"operation": "post_approval_request", "business_key": "erp:INV-1", "channel": "C0123456789",
             "invoice": summary.model_dump(mode="json")}  # fmt: skip
     with pytest.raises(ValidationError):
-        slack.REQUEST.validate_python({**base, "approval_id": task_token})
+        slack.SlackConnector.request_adapter().validate_python({**base, "approval_id": task_token})
     with pytest.raises(ValidationError):
-        slack.REQUEST.validate_python({**base, "approval_id": "apr_12345678", "task_token": task_token})
+        slack.SlackConnector.request_adapter().validate_python(
+            {**base, "approval_id": "apr_12345678", "task_token": task_token}
+        )
 
 
 def test_minor_units() -> None:
@@ -290,3 +292,58 @@ def test_template_rendering_is_safe() -> None:
     )
     assert "\n" not in subject and "\r" not in subject
     assert "$amount" in text  # missing variables stay visible, no KeyError
+
+
+@pytest.mark.parametrize(
+    ("connector", "operations"),
+    [
+        (erp.ErpConnector, {"get_invoice", "post_invoice", "reverse_posting"}),
+        (
+            payments.PaymentsConnector,
+            {"create_payment", "get_payment_status", "find_payment", "cancel_payment"},
+        ),
+        (
+            slack.SlackConnector,
+            {"post_approval_request", "update_decision", "post_reminder", "post_escalation"},
+        ),
+        (email.EmailConnector, {"send_email", "parse_inbound_invoice"}),
+        (documents.DocumentsConnector, {"put_document", "get_document"}),
+    ],
+)
+def test_each_connector_serves_the_operations_its_methods_declare(
+    connector: type[Connector], operations: set[str]
+) -> None:
+    assert set(connector.operations()) == operations
+    adapter = connector.request_adapter()
+    for operation, (model, _) in connector.operations().items():
+        # The derived union routes each operation to its model (a missing field names it)
+        with pytest.raises(ValidationError) as raised:
+            adapter.validate_python({"operation": operation})
+        assert all(
+            error["loc"][0] == operation and error["loc"][1] in model.model_fields
+            for error in raised.value.errors()
+        )
+    with pytest.raises(ValidationError):
+        adapter.validate_python({"operation": "no_such_operation"})
+
+
+def test_a_connector_without_operations_or_with_one_served_twice_is_refused() -> None:
+    class Empty(Connector):
+        name = "empty"
+        version = "0"
+
+    with pytest.raises(TypeError, match="no operations"):
+        Empty.operations()
+
+    class Twice(Connector):
+        name = "twice"
+        version = "0"
+
+        def get_invoice(self, request: erp.GetInvoice) -> erp.InvoiceResult:
+            raise NotImplementedError
+
+        def get_invoice_again(self, request: erp.GetInvoice) -> erp.InvoiceResult:
+            raise NotImplementedError
+
+    with pytest.raises(TypeError, match="served twice"):
+        Twice.operations()

@@ -14,15 +14,14 @@ import numpy as np
 import onnx
 import onnxruntime  # type: ignore[import-untyped]
 import pytest
-import serving
 import torch
-from export import onnx_model, served_config, triton_version, write_repository
-from generate import generate
-from network import load_arrays, load_module
-from train import featurize
 
-import build
 from aios.anomaly_features import N_FEATURES
+from models.invoice_anomaly import build, serving
+from models.invoice_anomaly.export import onnx_model, served_config, triton_version, write_repository
+from models.invoice_anomaly.generate import generate
+from models.invoice_anomaly.network import load_arrays, load_module
+from models.invoice_anomaly.train import featurize
 
 ONNX_TYPES = {onnx.TensorProto.FLOAT: "TYPE_FP32"}
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import evaluate
 import numpy as np
 import pytest
-import serving
-import train
-from export import onnx_model
-from generate import ANOMALY_KINDS, generate
-from network import load_arrays
 from onnx import ModelProto
 
 from aios.anomaly_features import N_FEATURES
+from models.invoice_anomaly import evaluate, serving, train
+from models.invoice_anomaly.export import onnx_model
+from models.invoice_anomaly.generate import ANOMALY_KINDS, generate
+from models.invoice_anomaly.network import load_arrays
 
 
 def _onnx(model_dir: Path, tmp: Path) -> Path:

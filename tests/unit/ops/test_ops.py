@@ -6,7 +6,6 @@ No sockets: clients are fakes holding what DynamoDB, SQS and Step Functions retu
 from __future__ import annotations
 
 import json
-import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,14 +19,6 @@ from infrastructure.ops.target import Target, age, parse_time, render_table
 T0 = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
 AP = "arn:aws:states:us-east-1:123456789012:execution:aios-dev-accounts-payable:"
 INTAKE = "arn:aws:states:us-east-1:123456789012:express:aios-dev-intake:"
-
-
-@pytest.fixture(autouse=True)
-def _no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_args: Any, **_kwargs: Any) -> None:
-        raise AssertionError("unit tests open no sockets")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
 def ddb(**values: Any) -> dict[str, Any]:

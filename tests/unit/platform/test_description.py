@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from aios.config import EnvVar
+from aios.config import Settings
 from infrastructure.platform import PLATFORM
-from infrastructure.platform.model import Access, FunctionSpec, HttpRouteSpec, WorkflowSpec
+from infrastructure.platform.spec import Access, FunctionSpec, HttpRouteSpec, WorkflowSpec
 
 
 def test_default_platform_has_one_source_per_scheme_named_after_it() -> None:
@@ -28,7 +28,7 @@ def test_every_function_code_folder_has_its_handler() -> None:
 def test_function_environment_names_come_from_the_shared_constants() -> None:
     for function in PLATFORM.functions:
         for name in PLATFORM.function_environment(function):
-            assert name in {v.value for v in EnvVar}
+            assert name in set(Settings.variables().values())
 
 
 def test_unknown_table_is_rejected() -> None:

@@ -12,7 +12,8 @@ from aios import events
 from aios.errors import ERROR_NAMES
 from infrastructure.asl_policy import function_timeouts, states, violations, workflow_violations
 from infrastructure.platform import PLATFORM
-from infrastructure.platform.model import STATEMACHINES_DIR, WorkflowSpec
+from infrastructure.platform.asl import expand_file, expand_text
+from infrastructure.platform.spec import STATEMACHINES_DIR, WorkflowSpec
 
 ASL_FILES = sorted(STATEMACHINES_DIR.glob("*.asl.json"))
 #: Errors a service integration raises, by the integration's resource prefix. Lambda reports
@@ -31,7 +32,7 @@ def test_there_are_state_machines() -> None:
 
 @pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
 def test_asl_is_valid(path: Path) -> None:
-    assert Linter.validate(path.read_text()) == []
+    assert Linter.validate(expand_text(path)) == []
 
 
 @pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
@@ -48,7 +49,7 @@ def test_substitutions_are_all_provided(workflow: WorkflowSpec) -> None:
 
 @pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
 def test_error_names_are_the_vocabulary(path: Path) -> None:
-    definition = json.loads(path.read_text())
+    definition = expand_file(path)
     for name, state in states(definition):
         resource = state.get("Resource", "")
         service_prefixes = tuple(
@@ -67,7 +68,7 @@ def test_error_names_are_the_vocabulary(path: Path) -> None:
 @pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
 def test_events_put_by_workflows_use_the_vocabulary(path: Path) -> None:
     known = {value for name, value in vars(events).items() if name.isupper() and isinstance(value, str)}
-    definition = json.loads(path.read_text())
+    definition = expand_file(path)
     for name, state in states(definition):
         for entry in state.get("Parameters", {}).get("Entries", []):
             assert entry["Source"] in known, f"{name}: unknown source {entry['Source']}"
@@ -76,7 +77,7 @@ def test_events_put_by_workflows_use_the_vocabulary(path: Path) -> None:
 
 @pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
 def test_every_state_has_a_comment(path: Path) -> None:
-    for name, state in states(json.loads(path.read_text())):
+    for name, state in states(expand_file(path)):
         assert state.get("Comment"), f"{path.name}: state {name!r} has no Comment for operators"
 
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -116,12 +117,22 @@ def signed(source: str, body: bytes, secret: str | None = None) -> dict[str, str
     }[source](body, secret)
 
 
-def api_event(source: str, body: bytes, headers: dict[str, str], *, b64: bool = False) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) event for ``POST /webhooks/{source}``."""
-    return {
+def http_api_event(
+    route_key: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    path_parameters: dict[str, str] | None = None,
+    b64: bool = False,
+    epoch: int = NOW,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event: ``POST`` to ``path`` on ``route_key``
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html)."""
+    event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": "POST /webhooks/{source}",
-        "rawPath": f"/webhooks/{source}",
+        "routeKey": route_key,
+        "rawPath": path,
         "rawQueryString": "",
         "headers": {"content-type": "application/json", **{k.lower(): v for k, v in headers.items()}},
         "requestContext": {
@@ -131,21 +142,38 @@ def api_event(source: str, body: bytes, headers: dict[str, str], *, b64: bool = 
             "domainPrefix": "api",
             "http": {
                 "method": "POST",
-                "path": f"/webhooks/{source}",
+                "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "192.0.2.1",
                 "userAgent": "test",
             },
             "requestId": "req-1",
-            "routeKey": "POST /webhooks/{source}",
+            "routeKey": route_key,
             "stage": "$default",
-            "time": "15/Jun/2025:15:06:40 +0000",
-            "timeEpoch": NOW * 1000,
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch)),
+            "timeEpoch": epoch * 1000,
         },
-        "pathParameters": {"source": source},
         "body": base64.b64encode(body).decode() if b64 else body.decode(),
         "isBase64Encoded": b64,
     }
+    if path_parameters is not None:
+        event["pathParameters"] = path_parameters
+    return event
+
+
+def api_event(
+    source: str, body: bytes, headers: dict[str, str], *, b64: bool = False, epoch: int = NOW
+) -> dict[str, Any]:
+    """The event of ``POST /webhooks/{source}``."""
+    return http_api_event(
+        "POST /webhooks/{source}",
+        f"/webhooks/{source}",
+        body,
+        headers,
+        path_parameters={"source": source},
+        b64=b64,
+        epoch=epoch,
+    )
 
 
 class FakeSecrets:

@@ -1,6 +1,6 @@
 """Invoice -> feature row of the invoice anomaly model, shared by training and ``model-invoke``.
 
-One implementation: ``models/invoice-anomaly/train.py`` and ``evaluate.py`` build their
+One implementation: ``models/invoice_anomaly/train.py`` and ``evaluate.py`` build their
 matrices with ``feature_rows``, and ``model-invoke`` computes the same rows before it sends a
 float32 tensor to the endpoint, so the served model (ONNX on Triton) never parses invoices.
 Standard library only: it runs in Lambda (no numpy in the layer) and in the training venv.

@@ -1,49 +1,27 @@
-"""Configuration read once at cold start.
+"""Configuration read once at cold start, declared once.
 
-The environment variable names are constants that ``infrastructure/`` imports to set them
-and the runtime imports to read them, so a rename cannot drift between the two.
+``Settings`` is the one declaration of every environment variable the platform sets on its
+functions: a field is its variable, ``AIOS_`` and the field's name in capitals
+(``circuit_table`` is ``AIOS_CIRCUIT_TABLE``), or the name Powertools reads
+(``POWERTOOLS_SERVICE_NAME``). ``infrastructure/`` (the CDK and local renderers) names a
+variable with ``variable("circuit_table")`` and the runtime reads it with ``settings()``, so a
+rename cannot drift between the two, and a name that is not a field fails where it is written.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from enum import StrEnum
 from functools import cache
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+_PREFIX = "AIOS_"
 
 
-class EnvVar(StrEnum):
-    """Every environment variable the platform sets on its functions."""
-
-    STAGE = "AIOS_STAGE"
-    EVENT_BUS_NAME = "AIOS_EVENT_BUS_NAME"
-    LINEAGE_TABLE = "AIOS_LINEAGE_TABLE"
-    IDEMPOTENCY_TABLE = "AIOS_IDEMPOTENCY_TABLE"
-    CIRCUIT_TABLE = "AIOS_CIRCUIT_TABLE"
-    APPROVALS_TABLE = "AIOS_APPROVALS_TABLE"
-    DOCUMENTS_BUCKET = "AIOS_DOCUMENTS_BUCKET"
-    AUDIT_BUCKET = "AIOS_AUDIT_BUCKET"
-    SECRETS_PREFIX = "AIOS_SECRETS_PREFIX"
-    #: JSON object ``{source: scheme}`` of the webhook sources, from the platform description.
-    WEBHOOK_SOURCES = "AIOS_WEBHOOK_SOURCES"
-    #: JSON object ``{table id: days}``: how long the items a function writes are kept (TTL).
-    TABLE_RETENTION_DAYS = "AIOS_TABLE_RETENTION_DAYS"
-    APPROVAL_CHANNEL = "AIOS_APPROVAL_CHANNEL"
-    APPROVERS = "AIOS_APPROVERS"
-    ESCALATION_APPROVERS = "AIOS_ESCALATION_APPROVERS"
-    AUTO_APPROVAL_LIMIT = "AIOS_AUTO_APPROVAL_LIMIT"
-    ANOMALY_THRESHOLD = "AIOS_ANOMALY_THRESHOLD"
-    APPROVAL_REMINDER_SECONDS = "AIOS_APPROVAL_REMINDER_SECONDS"
-    APPROVAL_ESCALATION_SECONDS = "AIOS_APPROVAL_ESCALATION_SECONDS"
-    APPROVAL_EXPIRY_SECONDS = "AIOS_APPROVAL_EXPIRY_SECONDS"
-    MODEL_ENDPOINT = "AIOS_MODEL_ENDPOINT"
-    MODEL_VERSION = "AIOS_MODEL_VERSION"
-    # Powertools' own settings, set per function by the same helper.
-    SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
-    METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
-    LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+def _variable_of(field: str) -> str:
+    return _PREFIX + field.upper()
 
 
 #: The CloudWatch namespace of every aios metric.
@@ -54,7 +32,13 @@ class Settings(BaseModel):
     """What a function knows about its deployment. Absent values are ``None``: a function
     that needs one it was not granted fails with a clear message (``require``)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=_variable_of,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
 
     stage: str = "dev"
     event_bus_name: str | None = None
@@ -65,7 +49,9 @@ class Settings(BaseModel):
     documents_bucket: str | None = None
     audit_bucket: str | None = None
     secrets_prefix: str = "aios"
+    #: JSON object ``{source: scheme}`` of the webhook sources, from the platform description.
     webhook_sources: str | None = None
+    #: JSON object ``{table id: days}``: how long the items a function writes are kept (TTL).
     table_retention_days: str | None = None
     approval_channel: str | None = None
     approvers: str | None = None  # comma-separated Slack user ids
@@ -77,22 +63,49 @@ class Settings(BaseModel):
     approval_expiry_seconds: str | None = None
     model_endpoint: str | None = None
     model_version: str | None = None
+    #: The function's own timeout (``FunctionSpec.timeout_seconds``): AWS clients' timeouts fit in it.
+    function_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Powertools' own settings, set per function by the same helper.
+    service_name: Annotated[str | None, Field(alias="POWERTOOLS_SERVICE_NAME")] = None
+    metrics_namespace: Annotated[str | None, Field(alias="POWERTOOLS_METRICS_NAMESPACE")] = None
+    log_level: Annotated[str | None, Field(alias="POWERTOOLS_LOG_LEVEL")] = None
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Field name -> environment variable, for every setting."""
+        return {name: field.alias or _variable_of(name) for name, field in cls.model_fields.items()}
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        values = {
-            field: environ[EnvVar[field.upper()].value]
-            for field in cls.model_fields
-            if EnvVar[field.upper()].value in environ
-        }
-        return cls.model_validate(values)
+        return cls.model_validate(
+            {name: environ[variable] for name, variable in cls.variables().items() if variable in environ}
+        )
 
     def require(self, field: str) -> str:
         value = getattr(self, field)
         if not value:
-            variable = EnvVar[field.upper()].value
-            raise RuntimeError(f"{variable} is not set: the platform did not grant this function {field}")
+            raise RuntimeError(
+                f"{variable(field)} is not set: the platform did not grant this function {field}"
+            )
         return str(value)
+
+
+def variable(field: str) -> str:
+    """The environment variable of setting ``field`` (``ValueError`` if there is none)."""
+    try:
+        return Settings.variables()[field]
+    except KeyError:
+        raise ValueError(f"no setting {field!r}: declare it on aios.config.Settings") from None
+
+
+def _declared(name: str) -> str:
+    if name not in Settings.variables().values():
+        raise ValueError(f"{name} is not an environment variable declared on aios.config.Settings")
+    return name
+
+
+#: An environment variable name that ``Settings`` declares (for the platform description).
+EnvVarName = Annotated[str, AfterValidator(_declared)]
 
 
 @cache

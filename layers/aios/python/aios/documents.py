@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from aios import clients
 from aios.config import settings
 from aios.envelope import DocumentRef
 from aios.errors import ValidationFailed
@@ -28,9 +29,7 @@ class DocumentStore:
     @property
     def client(self) -> S3Client:
         if self._client is None:
-            import boto3  # noqa: PLC0415 - created on first use, not at cold start
-
-            self._client = boto3.client("s3")
+            self._client = clients.s3()
         return self._client
 
     def put(self, body: bytes, *, key: str, content_type: str = "application/json") -> DocumentRef:

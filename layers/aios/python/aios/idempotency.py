@@ -6,6 +6,7 @@ from functools import cache
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+from aios import clients
 from aios.config import settings
 
 
@@ -17,4 +18,6 @@ def persistence_layer(purpose: str = "default") -> DynamoDBPersistenceLayer:
     name, expiry, key expression), so two idempotent functions sharing one instance would
     write each other's keys. The table (``AIOS_IDEMPOTENCY_TABLE``) is shared.
     """
-    return DynamoDBPersistenceLayer(table_name=settings().require("idempotency_table"))
+    return DynamoDBPersistenceLayer(
+        table_name=settings().require("idempotency_table"), boto3_client=clients.dynamodb()
+    )

@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
-import boto3
 from pydantic import BaseModel, ConfigDict, Field
 
+from aios import clients
 from aios.config import settings
 
 if TYPE_CHECKING:
@@ -101,7 +101,20 @@ class LineageContext(BaseModel):
     workflow: Annotated[str, Field(min_length=1, max_length=80)]
 
 
+#: A row written by a state machine's own ``dynamodb:putItem`` takes its step fields from the
+#: context object, as ``build_record`` takes them from ``LineageContext``.
+_ASL_STEP_FIELDS = {
+    "pk": {"S.$": "$$.Execution.Id"},
+    "sk": {"S.$": "States.Format('{}#{}', $$.State.EnteredTime, $$.State.Name)"},
+    "recorded_at": {"S.$": "$$.State.EnteredTime"},
+    "state": {"S.$": "$$.State.Name"},
+}
+
+
 class LineageRecord(BaseModel):
+    """One lineage row, whoever writes it: a function (``build_record``) or a state machine's
+    own ``dynamodb:putItem`` (``asl_item``, e.g. intake's receipt, which has no output)."""
+
     model_config = ConfigDict(frozen=True)
 
     pk: str
@@ -111,7 +124,7 @@ class LineageRecord(BaseModel):
     workflow: str
     state: str
     input_digest: str
-    output_digest: str
+    output_digest: str | None = None
     connector: str | None = None
     connector_version: str | None = None
     model_endpoint: str | None = None
@@ -122,6 +135,33 @@ class LineageRecord(BaseModel):
     outcome: str | None = None
     error: str | None = None
     error_cause: str | None = None
+    #: A webhook's receipt (intake): which delivery of which source, and its event.
+    event_id: str | None = None
+    source: str | None = None
+    event_type: str | None = None
+    delivery_id: str | None = None
+
+    @classmethod
+    def asl_item(cls, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``Item`` of a ``dynamodb:putItem`` Task writing this record: the step's keys from
+        the context object, and each field given, as ASL writes it (``name.$`` takes a path),
+        a string attribute. Unknown or missing fields fail here, when the ASL is read."""
+        item: dict[str, Any] = dict(_ASL_STEP_FIELDS)
+        for key, value in fields.items():
+            name, is_path = (key.removesuffix(".$"), key.endswith(".$"))
+            if name not in cls.model_fields:
+                raise ValueError(f"a lineage record has no field {name!r}")
+            if name in item:
+                raise ValueError(f"lineage field {name!r} comes from the context object; do not set it")
+            if not isinstance(value, str):
+                raise ValueError(f"lineage field {name!r} is a string or a path: {value!r}")
+            item[name] = {"S.$": value} if is_path else {"S": value}
+        missing = [
+            name for name, field in cls.model_fields.items() if field.is_required() and name not in item
+        ]
+        if missing:
+            raise ValueError(f"a lineage record needs {missing}")
+        return item
 
     def item(self) -> dict[str, Any]:
         """The DynamoDB item (attribute values), without empty attributes."""
@@ -172,7 +212,7 @@ class LineageWriter:
 
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
-        self._client = client or boto3.client("dynamodb")
+        self._client = client or clients.dynamodb()
 
     def write(self, record: LineageRecord) -> None:
         # A retried step entered at the same time overwrites its own record.

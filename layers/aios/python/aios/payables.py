@@ -11,7 +11,11 @@ Served by the ``invoice-policy`` function, one operation per workflow step:
   reasons otherwise, plus the approval ladder's delays;
 - ``complete``: the outcome's metrics (automated completions, human completions, the
   automation ratio as the average of a 0/1 metric, compensations, cycle time), and for a
-  failed or compensated invoice the error's name and message (for lineage).
+  failed or compensated invoice the error's name and message (for lineage);
+- ``record_failure``: the closing lineage row of an execution that ended FAILED, TIMED_OUT or
+  ABORTED before "Close the books" (a step failed after its retries: redrivable), from Step
+  Functions' "Execution Status Change" event (``as_request``), with the error's name and cut
+  cause, never the input.
 
 Every item written to the approvals table carries ``expires_at`` from the table's declared
 retention (``aios.retention``).
@@ -19,23 +23,24 @@ retention (``aios.retention``).
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from aios import clients
 from aios.config import settings
 from aios.errors import ValidationFailed
 from aios.fingerprints import default_key, keyed_digest
 from aios.invoices import BusinessKey, Invoice
-from aios.lineage import failure, lineage_time
+from aios.lineage import LineageRecord, LineageWriter, default_writer, digest, failure, lineage_time
 from aios.observability import metrics
 from aios.retention import expires_at, retention_days
 from aios.scoring import InvoiceFeatures
@@ -102,8 +107,50 @@ class Complete(_Request):
     error: StepError | None = None
 
 
-Request = Annotated[Claim | Validate | Decide | Complete, Field(discriminator="operation")]
-REQUEST: TypeAdapter[Claim | Validate | Decide | Complete] = TypeAdapter(Request)
+#: Step Functions' event for an execution's status (https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html).
+STATUS_CHANGE_SOURCE, STATUS_CHANGE_DETAIL_TYPE = "aws.states", "Step Functions Execution Status Change"
+#: The workflow whose executions ``record_failure`` closes, and the state its row names: the
+#: failing state is not in the event (only in the history, which would need another grant).
+WORKFLOW = "accounts-payable"
+FAILED_STATE = "Execution failed"
+#: The errors of the Fail states the workflow reaches only after "Close the books" recorded
+#: the outcome (tests/unit/test_failure_lineage.py checks them against the ASL): closed already.
+CLOSED_ERRORS = frozenset({"Invoice.Compensated", "Invoice.NotProcessed"})
+FailureOutcome = Literal["failed", "timed_out", "aborted"]
+_OUTCOMES: dict[str, FailureOutcome] = {"FAILED": "failed", "TIMED_OUT": "timed_out", "ABORTED": "aborted"}
+
+
+class ExecutionStatusChange(BaseModel):
+    """The ``detail`` of a status change event: what ``DescribeExecution`` answers, dates in
+    epoch milliseconds, ``input`` a JSON string (left out when too large)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # AWS's field names, as the event spells them.
+    executionArn: Annotated[str, Field(min_length=1, max_length=2048)]
+    stateMachineArn: Annotated[str, Field(min_length=1, max_length=2048)]
+    status: Literal["FAILED", "TIMED_OUT", "ABORTED"]
+    stopDate: int | float | str
+    input: str | None = None
+    error: Annotated[str, Field(max_length=256)] | None = None
+    cause: str | None = None
+
+
+class RecordFailure(_Request):
+    operation: Literal["record_failure"]
+    detail: ExecutionStatusChange
+
+
+Request = Annotated[Claim | Validate | Decide | Complete | RecordFailure, Field(discriminator="operation")]
+REQUEST: TypeAdapter[Claim | Validate | Decide | Complete | RecordFailure] = TypeAdapter(Request)
+
+
+def as_request(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A workflow step's payload as it is; Step Functions' status change event (the failure
+    rule's delivery, the whole event) as the ``record_failure`` operation."""
+    if event.get("source") == STATUS_CHANGE_SOURCE and event.get("detail-type") == STATUS_CHANGE_DETAIL_TYPE:
+        return {"operation": "record_failure", "detail": event.get("detail")}
+    return event
 
 
 class Claimed(BaseModel):
@@ -155,6 +202,15 @@ class Completed(BaseModel):
     error_cause: str | None = None
 
 
+class FailureRecorded(BaseModel):
+    execution: str
+    recorded: bool
+    business_key: str | None = None
+    outcome: FailureOutcome | None = None
+    error: str | None = None
+    error_cause: str | None = None
+
+
 class Policy(BaseModel):
     """The deployment's thresholds (function environment, one place: the description)."""
 
@@ -189,7 +245,7 @@ class FingerprintStore:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.table_name = table_name
-        self._client = client or boto3.client("dynamodb")
+        self._client = client or clients.dynamodb()
         self.retention = retention
         self.clock = clock
 
@@ -354,6 +410,61 @@ def complete(request: Complete, *, now: datetime | None = None) -> Completed:
     )
 
 
+def _business_key(execution_input: str | None) -> str | None:
+    """``$.detail.business_key`` of the execution's input (the Invoice Received event)."""
+    try:
+        parsed = json.loads(execution_input or "")
+    except ValueError:
+        return None
+    detail = parsed.get("detail") if isinstance(parsed, dict) else None
+    key = detail.get("business_key") if isinstance(detail, dict) else None
+    return key if isinstance(key, str) and key else None
+
+
+def failure_record(change: ExecutionStatusChange) -> LineageRecord | None:
+    """The closing row of an unsuccessful execution: keyed by the execution and its stop time,
+    so a redelivered event writes the same row and a later run (a redrive, a replay) its own,
+    later one. ``None``: the execution closed its books itself, or its input (too large for
+    the event) does not name the invoice."""
+    if change.status == "FAILED" and change.error in CLOSED_ERRORS:
+        return None
+    business_key = _business_key(change.input)
+    if business_key is None:
+        return None
+    stopped = change.stopDate
+    at = lineage_time(stopped / 1000 if isinstance(stopped, int | float) else stopped)
+    error, cause = failure(change.error, change.cause)
+    return LineageRecord(
+        pk=change.executionArn,
+        sk=f"{at}#{FAILED_STATE}",
+        business_key=business_key,
+        recorded_at=at,
+        workflow=WORKFLOW,
+        state=FAILED_STATE,
+        # A digest of what the execution was started with: never the input itself.
+        input_digest=digest(json.loads(change.input or "null")),
+        outcome=_OUTCOMES[change.status],
+        error=error,
+        error_cause=cause,
+    )
+
+
+def record_failure(request: RecordFailure, writer: LineageWriter | None = None) -> FailureRecorded:
+    change = request.detail
+    record = failure_record(change)
+    if record is None:
+        return FailureRecorded(execution=change.executionArn, recorded=False)
+    (writer or default_writer()).write(record)
+    return FailureRecorded(
+        execution=change.executionArn,
+        recorded=True,
+        business_key=record.business_key,
+        outcome=_OUTCOMES[change.status],
+        error=record.error,
+        error_cause=record.error_cause,
+    )
+
+
 def claim(request: Claim, store: FingerprintStore) -> Claimed:
     holder = store.claim(request.business_key, request.execution)
     return Claimed(business_key=request.business_key, claimed=holder == request.execution, execution=holder)
@@ -365,7 +476,7 @@ def default_store() -> FingerprintStore:
     return FingerprintStore(config.require("approvals_table"), retention=retention_days("approvals", config))
 
 
-def handle(request: Claim | Validate | Decide | Complete) -> BaseModel:
+def handle(request: Claim | Validate | Decide | Complete | RecordFailure) -> BaseModel:
     match request:
         case Claim():
             return claim(request, default_store())
@@ -375,3 +486,5 @@ def handle(request: Claim | Validate | Decide | Complete) -> BaseModel:
             return decide(request, Policy.from_settings())
         case Complete():
             return complete(request)
+        case RecordFailure():
+            return record_failure(request)

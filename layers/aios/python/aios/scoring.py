@@ -38,14 +38,13 @@ import json
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from aios import clients
 from aios.anomaly_features import N_FEATURES, feature_row, float32_bytes
 from aios.config import settings
 from aios.errors import AiosError, ModelUnavailable, ValidationFailed
@@ -55,12 +54,12 @@ from aios.observability import logger, metrics
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
-    from aios.connectors.breaker import Permit
+    from aios.connectors.breaker import Breaker
 
 #: SageMaker real-time endpoints accept request payloads up to 6 MB.
 MAX_REQUEST_BYTES: Final[int] = 6 * 1024 * 1024
 #: Rows per request: the model's ``max_batch_size`` in config.pbtxt
-#: (``models/invoice-anomaly/serving.py`` MAX_BATCH_SIZE; a unit test keeps both equal).
+#: (``models/invoice_anomaly/serving.py`` MAX_BATCH_SIZE; a unit test keeps both equal).
 MAX_ROWS_PER_REQUEST: Final[int] = 4096
 INPUT_NAME: Final[str] = "features"
 OUTPUT_NAME: Final[str] = "score"
@@ -70,12 +69,10 @@ _HEADER_SIZE: Final[str] = "json-header-size"
 Encoding = Literal["binary", "json"]
 #: The breaker's connector name; the target is the endpoint name.
 CONNECTOR: Final[str] = "model"
-#: An invocation may run 60 s in the container; the read timeout leaves room for the transfer.
-_CLIENT_CONFIG: Final[Config] = Config(
-    connect_timeout=3,
-    read_timeout=70,
-    retries={"mode": "standard", "total_max_attempts": 2},
-)
+#: An invocation may run 60 s in the container; the read timeout leaves room for the transfer
+#: (``aios.clients`` grants it as far as the function's timeout allows two attempts).
+_READ_TIMEOUT_SECONDS: Final[float] = 70.0
+_MAX_ATTEMPTS: Final[int] = 2
 _THROTTLING_CODES: Final[frozenset[str]] = frozenset(
     {"ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalDependencyException"}
 )
@@ -239,16 +236,6 @@ def decode_response(body: bytes, content_type: str, *, rows: int, endpoint: str)
 # -- adapter -----------------------------------------------------------------------------
 
 
-class Breaker(Protocol):
-    """What the adapter needs of ``aios.connectors.breaker.CircuitBreaker``."""
-
-    def before_call(self, connector: str, target: str) -> Permit: ...
-
-    def record_success(self, permit: Permit) -> None: ...
-
-    def record_failure(self, permit: Permit) -> None: ...
-
-
 def map_client_error(error: ClientError, *, endpoint: str) -> AiosError:
     """The one place where SageMaker runtime errors become the platform's error names."""
     response: Any = error.response
@@ -284,8 +271,8 @@ class ModelEndpoint:
         self.encoding: Encoding = encoding
         #: Rows per request; ``score_invoices`` splits larger batches.
         self.max_rows = max_rows
-        self._client: SageMakerRuntimeClient = client or boto3.client(
-            "sagemaker-runtime", config=_CLIENT_CONFIG
+        self._client: SageMakerRuntimeClient = client or clients.sagemaker_runtime(
+            max_attempts=_MAX_ATTEMPTS, read_timeout=_READ_TIMEOUT_SECONDS
         )
         self._breaker = breaker
         self.expected_version = expected_version
@@ -299,20 +286,11 @@ class ModelEndpoint:
         """One ``InvokeEndpoint`` call with an encoded KServe v2 request."""
         if len(body) > MAX_REQUEST_BYTES:
             raise ValidationFailed(f"{rows} invoices make {len(body)} bytes: over the 6 MB limit")
-        permit = self._breaker.before_call(CONNECTOR, self.endpoint_name) if self._breaker else None
-        try:
-            answer = self._invoke(body, content_type=content_type, rows=rows)
-        except ModelUnavailable:
-            if permit is not None and self._breaker is not None:
-                self._breaker.record_failure(permit)
-            raise
-        except AiosError:
-            if permit is not None and self._breaker is not None:
-                self._breaker.record_success(permit)  # the endpoint answered: it is up
-            raise
-        if permit is not None and self._breaker is not None:
-            self._breaker.record_success(permit)
-        return answer
+
+        def invoke() -> EndpointAnswer:
+            return self._invoke(body, content_type=content_type, rows=rows)
+
+        return self._breaker.protect(CONNECTOR, self.endpoint_name, invoke) if self._breaker else invoke()
 
     def _invoke(self, body: bytes, *, content_type: str, rows: int) -> EndpointAnswer:
         try:

@@ -91,7 +91,9 @@ class JsonSecretReader:
         if self._provider is None:
             from aws_lambda_powertools.utilities.parameters import SecretsProvider  # noqa: PLC0415
 
-            self._provider = SecretsProvider(boto3_client=self._client)
+            from aios import clients  # noqa: PLC0415 - created on first use, not at cold start
+
+            self._provider = SecretsProvider(boto3_client=self._client or clients.secretsmanager())
         return self._provider
 
     def read(self, name: str, model: type[SecretModel], *, shape: str) -> SecretModel:

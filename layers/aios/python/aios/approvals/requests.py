@@ -102,10 +102,8 @@ class ApprovalRequests:
 
     # -- stages ------------------------------------------------------------------------------
 
-    def request(self, event: StageEvent) -> tuple[StageResult, MessageResult | None]:
-        token = _token(event)
-        now = utc_now_iso(self.clock())
-        approval = Approval(
+    def _new_approval(self, event: StageEvent, now: str) -> Approval:
+        return Approval(
             approval_id=event.approval_id,
             business_key=event.business_key,
             task_token=event.task_token,
@@ -116,6 +114,11 @@ class ApprovalRequests:
             updated_at=now,
             expires_at=expires_at(self.config.retention_days, self.clock()),
         )
+
+    def request(self, event: StageEvent) -> tuple[StageResult, MessageResult | None]:
+        token = _token(event)
+        now = utc_now_iso(self.clock())
+        approval = self._new_approval(event, now)
         if not self.store.create(approval):
             try:
                 approval = self.store.renew(
@@ -147,10 +150,14 @@ class ApprovalRequests:
     def notify(self, event: StageEvent) -> tuple[StageResult, MessageResult | None]:
         escalation = event.stage is Stage.ESCALATION
         notice = f"{event.stage}#{event.lineage.entered_at}"
-        allowed = None
-        if escalation:
+        current = self.store.get(event.approval_id)
+        if current is None:
+            # The request stage never ran (its task timed out while its invocation waited,
+            # e.g. behind cold starts): this stage creates the approval as it would have.
+            self.store.create(self._new_approval(event, utc_now_iso(self.clock())))
             current = self.store.get(event.approval_id)
-            allowed = self.config.escalated(current.allowed_approvers if current else ())
+            count("ApprovalsCreatedByLaterStage")
+        allowed = self.config.escalated(current.allowed_approvers if current else ()) if escalation else None
         try:
             approval = self.store.renew(
                 event.approval_id,
@@ -163,8 +170,9 @@ class ApprovalRequests:
             )
         except ApprovalConflict as conflict:
             raise self._not_pending(event, conflict) from None
-        # The request stage may still be running (its task timed out first, e.g. a slow cold
-        # start): its message is then posted, or found, here rather than failing the workflow.
+        # The request stage may still be running, or never have run (its task timed out
+        # first, e.g. a slow cold start): its message is then posted, or found, here rather
+        # than failing the workflow.
         thread_ts, _ = self._request_message(approval)
         message = self.slack(
             PostReminder(
@@ -184,12 +192,25 @@ class ApprovalRequests:
         (``decision`` approved/rejected) and the workflow follows it. Never ``expired`` while
         the item holds a decision, whether or not it reached a task."""
         expired = StageResult(approval_id=event.approval_id, status=Status.EXPIRED, decision="expired")
+        now = utc_now_iso(self.clock())
         try:
-            approval = self.store.expire(event.approval_id, now=utc_now_iso(self.clock()), expected=_PENDING)
+            approval = self.store.expire(event.approval_id, now=now, expected=_PENDING)
             count("ApprovalsExpired")
         except ApprovalConflict as conflict:
             if conflict.current is None:
-                logger.warning("expire: no approval", extra=log_fields(event.approval_id, event.business_key))
+                # No stage has run yet (their invocations still wait, e.g. behind cold starts,
+                # and run after their tasks timed out, as Lambda runs them): the approval is
+                # created expired, so a late stage finds it closed and posts no buttons that an
+                # approver could answer after the workflow moved on (the soak met this: a click
+                # told "approved" on an invoice already rejected as unanswered).
+                closed = self._new_approval(event, now).model_copy(update={"status": Status.EXPIRED})
+                if not self.store.create(closed):
+                    return self.expire(event)  # a late stage created it just now: expire that one
+                logger.warning(
+                    "expire: no stage had created the approval",
+                    extra=log_fields(event.approval_id, event.business_key),
+                )
+                count("ApprovalsExpiredBeforeRequest")
                 return expired, None
             approval = conflict.current
             if approval.status in DECIDED:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
-import boto3
 from botocore.exceptions import ClientError
+
+from aios import clients
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -34,7 +35,7 @@ class StepFunctionsResponder:
     other failure propagates (the caller decides)."""
 
     def __init__(self, client: SFNClient | None = None) -> None:
-        self._client = client or boto3.client("stepfunctions")
+        self._client = client or clients.stepfunctions()
 
     def succeed(self, token: str, output: dict[str, Any]) -> None:
         self._send(lambda: self._client.send_task_success(taskToken=token, output=json.dumps(output)))

@@ -16,9 +16,9 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import boto3
 from pydantic import SecretStr
 
+from aios import clients
 from aios.approvals.models import Approval, Decision, Status
 
 if TYPE_CHECKING:
@@ -30,6 +30,13 @@ if TYPE_CHECKING:
 KEY_PREFIX = "approval#"
 #: The table's TTL attribute (``TableSpec.ttl_attribute`` of the approvals table).
 EXPIRES_AT = "expires_at"
+#: The sparse index of pending approvals (``aios.approvals.gauge`` queries it): only a
+#: pending item carries ``PENDING_KEY``; deciding or expiring it removes the attribute, and
+#: DynamoDB drops the item from the index. ``REQUESTED_AT`` (when it was created) sorts it.
+PENDING_INDEX = "pending"
+PENDING_KEY = "pending_queue"
+PENDING_VALUE = "approvals"
+REQUESTED_AT = "requested_at"
 
 
 def approval_key(approval_id: str) -> str:
@@ -102,6 +109,10 @@ def to_item(approval: Approval) -> dict[str, AttributeValueTypeDef]:
     }
     if approval.expires_at is not None:
         item[EXPIRES_AT] = {"N": str(approval.expires_at)}
+    if approval.status is Status.PENDING:
+        # Only ``create`` puts a whole item: its ``updated_at`` is the creation time.
+        item[PENDING_KEY] = _s(PENDING_VALUE)
+        item[REQUESTED_AT] = _s(approval.updated_at)
     if approval.task_token is not None:
         item["task_token"] = _s(approval.task_token.get_secret_value())
     for name in ("ts", "decided_by", "decided_at"):
@@ -152,7 +163,7 @@ class DynamoApprovalStore:
 
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
-        self._client = client or boto3.client("dynamodb")
+        self._client = client or clients.dynamodb()
 
     def _key(self, approval_id: str) -> dict[str, AttributeValueTypeDef]:
         return {"pk": _s(approval_key(approval_id))}
@@ -236,7 +247,10 @@ class DynamoApprovalStore:
     def decide(self, approval_id: str, *, decision: Decision, decided_by: str, now: str) -> Approval:
         return self._update(
             approval_id,
-            update="SET #status = :decision, decided_by = :by, decided_at = :now, updated_at = :now",
+            update=(
+                "SET #status = :decision, decided_by = :by, decided_at = :now, updated_at = :now "
+                f"REMOVE {PENDING_KEY}"
+            ),
             condition="#status = :pending",
             values={
                 ":decision": _s(decision),
@@ -262,7 +276,7 @@ class DynamoApprovalStore:
         condition = _status_condition(expected, values)
         return self._update(
             approval_id,
-            update="SET #status = :expired, updated_at = :now",
+            update=f"SET #status = :expired, updated_at = :now REMOVE {PENDING_KEY}",
             condition=condition,
             values=values,
         )

@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from aios import clients
 from aios.config import settings
 from aios.errors import ConnectorAuthFailed
 from aios.secrets import connector_secret_name
@@ -65,7 +66,7 @@ class Credentials:
         prefix: str | None = None,
         max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS,
     ) -> None:
-        self._provider = SecretsProvider(boto3_client=client)
+        self._provider = SecretsProvider(boto3_client=client or clients.secretsmanager())
         self._prefix = prefix
         self._max_age = max_age_seconds
 

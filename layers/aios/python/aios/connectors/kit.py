@@ -1,22 +1,29 @@
-"""The connector base: one call pipeline every connector of the catalog goes through.
+"""The connector base: a connector is one class, and everything else derives from it.
 
-``Connector.call`` = breaker check -> HTTP request (auth from the connector's secret, one
+A subclass declares ``name`` and ``version`` and one public method per operation, taking
+its request model (a ``ConnectorRequest`` with ``operation: Literal[...]``) and returning a
+``ConnectorResult``. From the methods come the request union the Lambda handler validates
+(``request_adapter``), the dispatch on ``operation`` (``handle``), the process's default
+instance (``default``) and the Lambda handler itself (``lambda_handler``: parse, dispatch,
+lineage record, JSON), so a connector's handler file is one line of code.
+
+``Connector.call`` = circuit breaker -> HTTP request (auth from the connector's secret, one
 retry after re-reading a rotated secret on ``AuthFailed``) -> mapping of the response to
-the error taxonomy -> breaker bookkeeping -> the JSON body. ``Connector.once`` wraps a side
-effect in Powertools idempotency keyed on the business key and operation, so a repeated
-request returns the first outcome without calling the target again.
-
-Subclasses declare ``name`` and ``version``; every result carries both (``connector``,
-``connector_version``) so lineage records which connector version produced an outcome.
+the error taxonomy -> the JSON body; ``Connector.guard`` does the same for an AWS SDK call.
+``Connector.once`` wraps a side effect in Powertools idempotency keyed on the business key
+and operation, so a repeated request returns the first outcome without calling the target.
+Every result carries ``connector`` and ``connector_version`` so lineage records which
+connector version produced an outcome.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self, TypeVar, Union, cast, get_args
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,9 +31,9 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from aios.connectors.breaker import CircuitBreaker
+from aios.connectors.breaker import Breaker, CircuitBreaker
 from aios.connectors.credentials import ConnectorSecret, Credentials
 from aios.connectors.http import OAuth2ClientCredentials, Timeouts, auth_from_secret, build_client
 from aios.connectors.mapping import (
@@ -39,6 +46,7 @@ from aios.connectors.mapping import (
 )
 from aios.errors import (
     ConnectorAuthFailed,
+    ConnectorCircuitOpen,
     ConnectorError,
     ConnectorRejected,
     ConnectorThrottled,
@@ -50,8 +58,12 @@ from aios.observability import logger
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from aios.steps import LambdaHandler
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 T = TypeVar("T")
+#: An operation: a method of a connector taking its request model.
+OperationMethod = Callable[[Any, Any], "ConnectorResult"]
 
 #: Checks a response and returns its JSON body; raises the taxonomy's errors.
 ResponseCheck = Callable[[httpx.Response, CallContext], dict[str, Any]]
@@ -128,12 +140,14 @@ class Connector:
     version: ClassVar[str]
     #: Used when the secret has no ``base_url``.
     default_base_url: ClassVar[str | None] = None
+    #: The process's instance of each connector class (``default``).
+    _defaults: ClassVar[dict[type[Connector], Connector]] = {}
 
     def __init__(
         self,
         *,
         credentials: Credentials | None = None,
-        breaker: CircuitBreaker | None = None,
+        breaker: Breaker | None = None,
         idempotency_store: BasePersistenceLayer | None = None,
         timeouts: Timeouts | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -148,6 +162,69 @@ class Connector:
         self._client_secret: ConnectorSecret | None = None
         self._idempotency_config = IDEMPOTENCY_CONFIG
 
+    # -- derived from the class: operations, requests, dispatch, handler ------------------
+    @classmethod
+    def operations(cls) -> dict[str, tuple[type[ConnectorRequest], OperationMethod]]:
+        """``operation`` value -> (request model, method), from the public methods whose
+        request parameter is annotated with a model that has ``operation: Literal[...]``."""
+        found = cls.__dict__.get("_operations")
+        if found is None:
+            found = {}
+            for attribute, method in inspect.getmembers(cls, inspect.isfunction):
+                model = None if attribute.startswith("_") else _request_model(method)
+                for value in _operation_values(model) if model else ():
+                    if value in found:
+                        raise TypeError(f"{cls.__name__}: operation {value!r} is served twice")
+                    found[value] = (model, method)
+            if not found:
+                raise TypeError(f"{cls.__name__} has no operations")
+            cls._operations = found  # type: ignore[attr-defined]  # per class, on first use
+        return cast("dict[str, tuple[type[ConnectorRequest], OperationMethod]]", found)
+
+    @classmethod
+    def request_adapter(cls) -> TypeAdapter[Any]:
+        """The union of the operations' request models, discriminated on ``operation``."""
+        adapter = cls.__dict__.get("_request_adapter")
+        if adapter is None:
+            models = tuple(dict.fromkeys(model for model, _ in cls.operations().values()))
+            request: Any = models[0]
+            if len(models) > 1:
+                request = Annotated[Union[models], Field(discriminator="operation")]  # noqa: UP007 - built at run time
+            adapter = TypeAdapter(cast("Any", request))
+            cls._request_adapter = adapter  # type: ignore[attr-defined]
+        return cast("TypeAdapter[Any]", adapter)
+
+    def dispatch(self, request: ConnectorRequest) -> ConnectorResult:
+        """Serve ``request`` with the method of its operation."""
+        _, method = self.operations()[str(getattr(request, "operation", ""))]
+        return method(self, request)
+
+    @classmethod
+    def default(cls) -> Self:
+        """The process's instance (made on first use; ``reset_defaults`` forgets them)."""
+        instance = Connector._defaults.get(cls)
+        if instance is None:
+            instance = Connector._defaults[cls] = cls()
+        return cast("Self", instance)
+
+    @staticmethod
+    def reset_defaults() -> None:
+        Connector._defaults.clear()
+
+    @classmethod
+    def handle(cls, request: ConnectorRequest, connector: Connector | None = None) -> ConnectorResult:
+        """Serve ``request`` with ``connector`` or the process's default instance."""
+        return (connector or cls.default()).dispatch(request)
+
+    @classmethod
+    def lambda_handler(cls) -> LambdaHandler:
+        """The connector's Lambda handler: validate the event against ``request_adapter``
+        (``Validation.Failed`` names bad fields), ``handle`` it, record its lineage step, and
+        return the result's JSON (``aios.steps.step_handler``)."""
+        from aios.steps import Operations, step_handler  # noqa: PLC0415 - steps imports this module
+
+        return step_handler(Operations(cls.request_adapter(), cls.handle))
+
     # -- dependencies -------------------------------------------------------------------
     @property
     def credentials(self) -> Credentials:
@@ -156,7 +233,7 @@ class Connector:
         return self._credentials
 
     @property
-    def breaker(self) -> CircuitBreaker:
+    def breaker(self) -> Breaker:
         if self._breaker is None:
             self._breaker = CircuitBreaker()
         return self._breaker
@@ -177,6 +254,16 @@ class Connector:
     def settings(self) -> dict[str, Any]:
         """The non-secret ``settings`` object of the connector's secret."""
         return self.secret().settings
+
+    def settings_as(self, model: type[ModelT]) -> ModelT:
+        """The ``settings`` object of the secret as ``model``; ``Connector.AuthFailed`` (an
+        operator must fix the secret) when it does not fit, without quoting it."""
+        try:
+            return model.model_validate(self.settings())
+        except ValidationError:
+            raise ConnectorAuthFailed(
+                f"{self.name}: settings in its secret are malformed", connector=self.name
+            ) from None
 
     def _http(self, *, refresh: bool = False) -> httpx.Client:
         secret = self.secret(refresh=refresh)
@@ -204,6 +291,10 @@ class Connector:
         """The common fields of a result."""
         return {"connector": self.name, "connector_version": self.version, "operation": operation}
 
+    def context(self, operation: str, target: str | None = None) -> CallContext:
+        """Who calls what, for error messages (``parse_body``, ``ensure_rejected``)."""
+        return CallContext(connector=self.name, operation=operation, target=target or self.target())
+
     # -- the call pipeline ----------------------------------------------------------------
     def call(
         self,
@@ -219,36 +310,35 @@ class Connector:
     ) -> dict[str, Any]:
         """Call the target through the breaker; return the checked JSON body."""
         target = self.target()
-        context = CallContext(connector=self.name, operation=operation, target=target)
-        permit = self.breaker.before_call(self.name, target)
+        context = self.context(operation, target)
         started = time.perf_counter()
-        try:
+
+        def send() -> dict[str, Any]:
+            arguments: dict[str, Any] = {"json": json, "data": data, "params": params, "headers": headers}
             try:
-                body = self._send(
-                    method, path, context, check, json=json, data=data, params=params, headers=headers
-                )
+                return self._send(method, path, context, check, **arguments)
             except ConnectorAuthFailed:
                 # Maybe the secret rotated: re-read it once (force_fetch) and try again.
                 logger.info("auth failed: refreshing credentials once", extra=self._log(context))
                 self._http(refresh=True)
-                body = self._send(
-                    method, path, context, check, json=json, data=data, params=params, headers=headers
-                )
+                return self._send(method, path, context, check, **arguments)
+
+        try:
+            body = self.breaker.protect(self.name, target, send)
+        except ConnectorCircuitOpen:
+            raise
         except (ConnectorUnavailable, ConnectorThrottled) as error:
-            self.breaker.record_failure(permit)
             logger.warning(
                 "connector call failed",
                 extra={**self._log(context), "error": error.error_name, "ms": self._ms(started)},
             )
             raise
         except ConnectorError as error:
-            self.breaker.record_success(permit)  # the target answered: it is up
             logger.warning(
                 "connector call refused",
                 extra={**self._log(context), "error": error.error_name, "ms": self._ms(started)},
             )
             raise
-        self.breaker.record_success(permit)
         logger.debug("connector call", extra={**self._log(context), "ms": self._ms(started)})
         return body
 
@@ -275,11 +365,11 @@ class Connector:
 
     def guard(self, operation: str, target: str, action: Callable[[], T]) -> T:
         """Run an AWS SDK call (SES, S3) through the breaker and the error mapping."""
-        context = CallContext(connector=self.name, operation=operation, target=target)
-        permit = self.breaker.before_call(self.name, target)
-        try:
+        context = self.context(operation, target)
+
+        def mapped() -> T:
             try:
-                value = action()
+                return action()
             except ClientError as error:
                 code = str(error.response.get("Error", {}).get("Code", ""))
                 status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
@@ -290,14 +380,8 @@ class Connector:
                     connector=self.name,
                     target=target,
                 ) from None
-        except (ConnectorUnavailable, ConnectorThrottled):
-            self.breaker.record_failure(permit)
-            raise
-        except ConnectorError:
-            self.breaker.record_success(permit)
-            raise
-        self.breaker.record_success(permit)
-        return value
+
+        return self.breaker.protect(self.name, target, mapped)
 
     # -- idempotency ----------------------------------------------------------------------
     def once(
@@ -352,3 +436,27 @@ def ensure_rejected(context: CallContext, condition: bool, what: str) -> None:
         raise ConnectorRejected(
             context.describe(f"invalid response: {what}"), connector=context.connector, target=context.target
         )
+
+
+def _request_model(method: Callable[..., Any]) -> type[ConnectorRequest] | None:
+    """The class the method's first parameter after ``self`` is annotated with, if it is a
+    request model (annotations are strings here: a class name, or a dotted one, looked up
+    in the method's module; no other expression is evaluated)."""
+    parameters = list(inspect.signature(method).parameters.values())[1:2]
+    if not parameters:
+        return None
+    annotation: Any = parameters[0].annotation
+    if isinstance(annotation, str):  # ``GetVendor`` or ``module.GetVendor``
+        head, *rest = annotation.split(".")
+        annotation = method.__globals__.get(head)
+        for part in rest:
+            annotation = getattr(annotation, part, None)
+    if isinstance(annotation, type) and issubclass(annotation, ConnectorRequest):
+        return annotation
+    return None
+
+
+def _operation_values(model: type[ConnectorRequest]) -> tuple[str, ...]:
+    """The values of the model's ``operation: Literal[...]`` (none: not an operation's request)."""
+    field = model.model_fields.get("operation")
+    return tuple(str(value) for value in get_args(field.annotation)) if field else ()

@@ -47,13 +47,9 @@ class EventBusPublisher:
     @property
     def client(self) -> EventBridgeClient:
         if self._client is None:
-            import boto3  # noqa: PLC0415 - created on first use, not at cold start
-            from botocore.config import Config  # noqa: PLC0415
+            from aios import clients  # noqa: PLC0415 - created on first use, not at cold start
 
-            config = Config(
-                retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=3
-            )
-            self._client = boto3.client("events", config=config)
+            self._client = clients.events()
         return self._client
 
     def put(self, entry: BusEntry) -> None:

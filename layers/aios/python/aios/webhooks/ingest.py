@@ -34,7 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from aios import events
-from aios.config import METRICS_NAMESPACE, EnvVar, settings
+from aios.config import METRICS_NAMESPACE, settings, variable
 from aios.envelope import Envelope
 from aios.observability import logger, metrics
 from aios.secrets import SecretUnavailable, WebhookSecret, WebhookSecrets
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 #: ``{"<source>": "<scheme>", ...}`` as JSON, required in the deployed function.
 #: Rendered from ``Platform.sources`` by the function helper.
-WEBHOOK_SOURCES_ENV: Final = EnvVar.WEBHOOK_SOURCES.value
+WEBHOOK_SOURCES_ENV: Final = variable("webhook_sources")
 DEFAULT_SOURCES: Final[Mapping[str, str]] = {name: name for name in SCHEMES}
 #: How long a delivery id is remembered: past Stripe's 3-day retry window and manual redeliveries.
 DEDUP_WINDOW_SECONDS: Final = 7 * 24 * 3600

@@ -1,5 +1,3 @@
-"""The connector catalog: one module per connector, each with its typed operations.
-
-Each module exposes ``Request`` (a discriminated union on ``operation``), the connector
-class, ``handle(request, connector=None)`` and ``default_connector()`` (made once per process).
-"""
+"""The connector catalog: one module per connector, each a ``Connector`` subclass whose
+methods are its operations (request models, dispatch, default instance and Lambda handler
+derive from them; ``aios.connectors.kit``)."""

@@ -17,10 +17,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, field_validator
+from pydantic import Field, field_validator
 
 from aios.config import settings as platform_settings
 from aios.connectors.kit import Connector, ConnectorRequest, ConnectorResult
@@ -52,10 +51,6 @@ class PutDocument(ConnectorRequest):
 class GetDocument(ConnectorRequest):
     operation: Literal["get_document"]
     ref: DocumentRef
-
-
-Request = Annotated[PutDocument | GetDocument, Field(discriminator="operation")]
-REQUEST: TypeAdapter[PutDocument | GetDocument] = TypeAdapter(Request)
 
 
 class PutResult(ConnectorResult):
@@ -94,19 +89,3 @@ class DocumentsConnector(Connector):
         return GetResult(
             **self.result(request.operation), ref=request.ref, content=base64.b64encode(body).decode()
         )
-
-
-@cache
-def default_connector() -> DocumentsConnector:
-    return DocumentsConnector()
-
-
-def handle(
-    request: PutDocument | GetDocument, connector: DocumentsConnector | None = None
-) -> PutResult | GetResult:
-    documents = connector or default_connector()
-    match request:
-        case PutDocument():
-            return documents.put_document(request)
-        case GetDocument():
-            return documents.get_document(request)

@@ -33,12 +33,13 @@ from decimal import Decimal, InvalidOperation
 from email import policy
 from email.message import EmailMessage
 from email.utils import parseaddr
-from functools import cache, partial
+from functools import partial
 from string import Template
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aios import clients
 from aios.config import settings as platform_settings
 from aios.connectors.kit import Connector, ConnectorRequest, ConnectorResult
 from aios.documents import DocumentStore
@@ -104,10 +105,6 @@ class ParseInboundInvoice(ConnectorRequest):
     operation: Literal["parse_inbound_invoice"]
     bucket: Annotated[str, Field(min_length=3, max_length=63)]
     key: Annotated[str, Field(min_length=1, max_length=1024)]
-
-
-Request = Annotated[SendEmail | ParseInboundInvoice, Field(discriminator="operation")]
-REQUEST: TypeAdapter[SendEmail | ParseInboundInvoice] = TypeAdapter(Request)
 
 
 class SentResult(ConnectorResult):
@@ -300,17 +297,13 @@ class EmailConnector(Connector):
     @property
     def ses(self) -> SESV2Client:
         if self._ses is None:
-            import boto3  # noqa: PLC0415 - first use, not cold start
-
-            self._ses = boto3.client("sesv2")
+            self._ses = clients.sesv2()
         return self._ses
 
     @property
     def s3(self) -> S3Client:
         if self._s3 is None:
-            import boto3  # noqa: PLC0415
-
-            self._s3 = boto3.client("s3")
+            self._s3 = clients.s3()
         return self._s3
 
     @property
@@ -319,16 +312,8 @@ class EmailConnector(Connector):
             self._documents = DocumentStore(platform_settings().require("documents_bucket"), self.s3)
         return self._documents
 
-    def email_settings(self) -> EmailSettings:
-        try:
-            return EmailSettings.model_validate(self.settings())
-        except ValidationError:
-            raise ConnectorAuthFailed(
-                f"{self.name}: settings in its secret are malformed", connector=self.name
-            ) from None
-
     def send_email(self, request: SendEmail) -> SentResult:
-        config = self.email_settings()
+        config = self.settings_as(EmailSettings)
         if not config.from_address:
             raise ConnectorAuthFailed(f"{self.name}: no from_address in its settings", connector=self.name)
         subject, text = render(request.template, request.variables)
@@ -388,7 +373,7 @@ class EmailConnector(Connector):
                 )
             )
         invoice, problems = invoice_from_message(
-            message, parts, source=self.email_settings().source, account_key=self.account_key
+            message, parts, source=self.settings_as(EmailSettings).source, account_key=self.account_key
         )
         return InboundResult(
             **self.result(request.operation),
@@ -398,19 +383,3 @@ class EmailConnector(Connector):
             attachments=tuple(refs),
             problems=tuple(problems),
         )
-
-
-@cache
-def default_connector() -> EmailConnector:
-    return EmailConnector()
-
-
-def handle(
-    request: SendEmail | ParseInboundInvoice, connector: EmailConnector | None = None
-) -> SentResult | InboundResult:
-    mail = connector or default_connector()
-    match request:
-        case SendEmail():
-            return mail.send_email(request)
-        case ParseInboundInvoice():
-            return mail.parse_inbound_invoice(request)

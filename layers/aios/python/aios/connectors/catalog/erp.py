@@ -20,10 +20,9 @@ sent back out.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from aios.connectors.kit import (
     Connector,
@@ -31,9 +30,9 @@ from aios.connectors.kit import (
     ConnectorResult,
     derived_idempotency_key,
     ensure_rejected,
+    parse_body,
 )
-from aios.connectors.mapping import CallContext, invalid_response
-from aios.errors import ConnectorAuthFailed
+from aios.connectors.mapping import CallContext
 from aios.fingerprints import connector_account_key
 from aios.invoices import (
     BANK_ACCOUNT_REFERENCE_PREFIXES,
@@ -108,10 +107,6 @@ class ReversePosting(ConnectorRequest):
     reason: Annotated[str, Field(min_length=1, max_length=256)]
 
 
-Request = Annotated[GetInvoice | PostInvoice | ReversePosting, Field(discriminator="operation")]
-REQUEST: TypeAdapter[GetInvoice | PostInvoice | ReversePosting] = TypeAdapter(Request)
-
-
 class InvoiceResult(ConnectorResult):
     invoice: Invoice
 
@@ -130,9 +125,6 @@ class ReversalResult(ConnectorResult):
     status: Annotated[str, Field(max_length=64)]
 
 
-Result = InvoiceResult | PostingResult | ReversalResult
-
-
 # -- field mapping ------------------------------------------------------------------------
 def get_path(document: Any, dotted: str) -> Any:
     for part in dotted.split("."):
@@ -140,6 +132,13 @@ def get_path(document: Any, dotted: str) -> Any:
             return None
         document = document.get(part)
     return document
+
+
+def required_id(body: Any, dotted: str, context: CallContext, what: str) -> str:
+    """The identifier at ``dotted``; a response without one breaks the contract (rejected)."""
+    value = get_path(body, dotted)
+    ensure_rejected(context, isinstance(value, str | int) and str(value) != "", f"no {what}")
+    return str(value)
 
 
 def set_path(document: dict[str, Any], dotted: str, value: Any) -> None:
@@ -180,12 +179,7 @@ def invoice_from_erp(
         ]
     if "invoice_id" in values:
         values["business_key"] = business_key(config.source, str(values["invoice_id"]))
-    try:
-        return Invoice.model_validate(values)
-    except ValidationError as error:
-        raise invalid_response(
-            context, [".".join(str(p) for p in e["loc"]) for e in error.errors()]
-        ) from None
+    return parse_body(Invoice, values, context)
 
 
 def invoice_to_erp(invoice: Invoice, config: ErpSettings) -> dict[str, Any]:
@@ -215,51 +209,40 @@ class ErpConnector(Connector):
         """The fingerprint key bank accounts are referenced under (``aios.fingerprints``)."""
         return connector_account_key(self.name, self._fingerprint_key)
 
-    def erp_settings(self) -> ErpSettings:
-        try:
-            return ErpSettings.model_validate(self.settings())
-        except ValidationError:
-            raise ConnectorAuthFailed(
-                f"{self.name}: settings in its secret are malformed", connector=self.name
-            ) from None
-
-    def _headers(self, config: ErpSettings, business_key: str, operation: str) -> dict[str, str]:
-        if not config.idempotency_header:
-            return {}
-        return {config.idempotency_header: derived_idempotency_key(business_key, operation)}
+    def _post(
+        self, request: PostInvoice | ReversePosting, config: ErpSettings, path: str, document: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A side-effecting ERP call, with the idempotency header when the ERP takes one: derived
+        from the business key and operation, so a retry of the same call is the same request."""
+        headers: dict[str, str] = {}
+        if config.idempotency_header:
+            headers[config.idempotency_header] = derived_idempotency_key(
+                request.business_key, request.operation
+            )
+        return self.call(request.operation, "POST", path, json=document, headers=headers)
 
     def get_invoice(self, request: GetInvoice) -> InvoiceResult:
-        config = self.erp_settings()
+        config = self.settings_as(ErpSettings)
         path = config.paths.get_invoice.format(invoice_id=request.invoice_id)
         body = self.call(request.operation, "GET", path)
-        context = CallContext(connector=self.name, operation=request.operation, target=self.target())
+        context = self.context(request.operation)
         invoice = invoice_from_erp(body, config, context, account_key=self.account_key)
         return InvoiceResult(**self.result(request.operation), invoice=invoice)
 
     def post_invoice(self, request: PostInvoice) -> PostingResult:
         def produce() -> PostingResult:
-            config = self.erp_settings()
+            config = self.settings_as(ErpSettings)
             document = invoice_to_erp(request.invoice, config)
             if request.approval_id:
                 document["approval_reference"] = request.approval_id
             path = config.paths.post_invoice.format(invoice_id=request.invoice.invoice_id)
-            body = self.call(
-                request.operation,
-                "POST",
-                path,
-                json=document,
-                headers=self._headers(config, request.business_key, request.operation),
-            )
-            context = CallContext(connector=self.name, operation=request.operation, target=self.target())
-            posting_id = get_path(body, config.posting_id_field)
-            ensure_rejected(
-                context, isinstance(posting_id, str | int) and str(posting_id) != "", "no posting id"
-            )
+            body = self._post(request, config, path, document)
+            context = self.context(request.operation)
             return PostingResult(
                 **self.result(request.operation),
                 business_key=request.business_key,
                 invoice_id=request.invoice.invoice_id,
-                posting_id=str(posting_id),
+                posting_id=required_id(body, config.posting_id_field, context, "posting id"),
                 status=str(get_path(body, config.status_field) or "posted"),
             )
 
@@ -272,25 +255,15 @@ class ErpConnector(Connector):
 
     def reverse_posting(self, request: ReversePosting) -> ReversalResult:
         def produce() -> ReversalResult:
-            config = self.erp_settings()
+            config = self.settings_as(ErpSettings)
             path = config.paths.reverse_posting.format(posting_id=request.posting_id)
-            body = self.call(
-                request.operation,
-                "POST",
-                path,
-                json={"reason": request.reason},
-                headers=self._headers(config, request.business_key, request.operation),
-            )
-            context = CallContext(connector=self.name, operation=request.operation, target=self.target())
-            reversal_id = get_path(body, config.reversal_id_field)
-            ensure_rejected(
-                context, isinstance(reversal_id, str | int) and str(reversal_id) != "", "no reversal id"
-            )
+            body = self._post(request, config, path, {"reason": request.reason})
+            context = self.context(request.operation)
             return ReversalResult(
                 **self.result(request.operation),
                 business_key=request.business_key,
                 posting_id=request.posting_id,
-                reversal_id=str(reversal_id),
+                reversal_id=required_id(body, config.reversal_id_field, context, "reversal id"),
                 status=str(get_path(body, config.status_field) or "reversed"),
             )
 
@@ -301,21 +274,3 @@ class ErpConnector(Connector):
             produce=produce,
             discriminator=request.posting_id,
         )
-
-
-@cache
-def default_connector() -> ErpConnector:
-    return ErpConnector()
-
-
-def handle(
-    request: GetInvoice | PostInvoice | ReversePosting, connector: ErpConnector | None = None
-) -> Result:
-    erp = connector or default_connector()
-    match request:
-        case GetInvoice():
-            return erp.get_invoice(request)
-        case PostInvoice():
-            return erp.post_invoice(request)
-        case ReversePosting():
-            return erp.reverse_posting(request)

@@ -32,10 +32,9 @@ scheme of the kit works. ``settings.payment_intents_path`` changes the path pref
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aios.connectors.kit import (
     Connector,
@@ -44,7 +43,6 @@ from aios.connectors.kit import (
     derived_idempotency_key,
     parse_body,
 )
-from aios.connectors.mapping import CallContext
 from aios.invoices import BusinessKey, CurrencyCode, Identifier, Money
 
 NAME = "payments"
@@ -139,12 +137,6 @@ class CancelPayment(ConnectorRequest):
     reason: Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"] = "abandoned"
 
 
-Request = Annotated[
-    CreatePayment | GetPaymentStatus | FindPayment | CancelPayment, Field(discriminator="operation")
-]
-REQUEST: TypeAdapter[CreatePayment | GetPaymentStatus | FindPayment | CancelPayment] = TypeAdapter(Request)
-
-
 class PaymentIntent(BaseModel):
     """The part of the provider's payment intent we rely on (other fields ignored)."""
 
@@ -194,7 +186,7 @@ class PaymentsConnector(Connector):
         return prefix.rstrip("/") + suffix
 
     def _result(self, operation: str, body: dict[str, Any]) -> PaymentResult:
-        context = CallContext(connector=self.name, operation=operation, target=self.target())
+        context = self.context(operation)
         intent = parse_body(PaymentIntent, body, context)
         currency = intent.currency.upper()
         return PaymentResult(
@@ -205,6 +197,15 @@ class PaymentsConnector(Connector):
             currency=currency,
             business_key=intent.metadata.get("business_key"),
         )
+
+    def _post(
+        self, request: CreatePayment | CancelPayment, suffix: str, form: dict[str, str]
+    ) -> PaymentResult:
+        """A side-effecting Stripe call: its Idempotency-Key is derived from the business key and
+        operation, so a retry of the same call is the same request to Stripe."""
+        headers = {"Idempotency-Key": derived_idempotency_key(request.business_key, request.operation)}
+        body = self.call(request.operation, "POST", self._path(suffix), data=form, headers=headers)
+        return self._result(request.operation, body)
 
     def create_payment(self, request: CreatePayment) -> PaymentResult:
         def produce() -> PaymentResult:
@@ -220,9 +221,7 @@ class PaymentsConnector(Connector):
             if request.payment_method:
                 form["payment_method"] = request.payment_method
                 form["confirm"] = "true"
-            headers = {"Idempotency-Key": derived_idempotency_key(request.business_key, request.operation)}
-            body = self.call(request.operation, "POST", self._path(), data=form, headers=headers)
-            return self._result(request.operation, body)
+            return self._post(request, "", form)
 
         return self.once(
             operation=request.operation,
@@ -244,7 +243,7 @@ class PaymentsConnector(Connector):
             self._path("/search"),
             params={"query": f"metadata['business_key']:'{key}'", "limit": "10"},
         )
-        context = CallContext(connector=self.name, operation=request.operation, target=self.target())
+        context = self.context(request.operation)
         found = [
             intent
             for intent in parse_body(SearchResult, body, context).data
@@ -262,15 +261,9 @@ class PaymentsConnector(Connector):
 
     def cancel_payment(self, request: CancelPayment) -> PaymentResult:
         def produce() -> PaymentResult:
-            headers = {"Idempotency-Key": derived_idempotency_key(request.business_key, request.operation)}
-            body = self.call(
-                request.operation,
-                "POST",
-                self._path(f"/{request.payment_id}/cancel"),
-                data={"cancellation_reason": request.reason},
-                headers=headers,
+            return self._post(
+                request, f"/{request.payment_id}/cancel", {"cancellation_reason": request.reason}
             )
-            return self._result(request.operation, body)
 
         return self.once(
             operation=request.operation,
@@ -279,24 +272,3 @@ class PaymentsConnector(Connector):
             produce=produce,
             discriminator=request.payment_id,
         )
-
-
-@cache
-def default_connector() -> PaymentsConnector:
-    return PaymentsConnector()
-
-
-def handle(
-    request: CreatePayment | GetPaymentStatus | FindPayment | CancelPayment,
-    connector: PaymentsConnector | None = None,
-) -> PaymentResult | PaymentLookup:
-    payments = connector or default_connector()
-    match request:
-        case CreatePayment():
-            return payments.create_payment(request)
-        case GetPaymentStatus():
-            return payments.get_payment_status(request)
-        case FindPayment():
-            return payments.find_payment(request)
-        case CancelPayment():
-            return payments.cancel_payment(request)

@@ -26,11 +26,10 @@ Secret: ``{"token": "xoxb-..."}`` and optionally ``base_url`` (default
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cache
 from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from aios.connectors.kit import Connector, ConnectorRequest, ConnectorResult, parse_body
 from aios.connectors.mapping import CallContext, json_body, raise_for_slack, raise_for_status
@@ -84,10 +83,6 @@ class PostReminder(ConnectorRequest):
     sequence: Annotated[int, Field(ge=0, le=1000)] = 0
     mention: tuple[UserId, ...] = ()
     text: ShortText | None = None
-
-
-Request = Annotated[PostApprovalRequest | UpdateDecision | PostReminder, Field(discriminator="operation")]
-REQUEST: TypeAdapter[PostApprovalRequest | UpdateDecision | PostReminder] = TypeAdapter(Request)
 
 
 class SlackMessage(ConnectorRequest):
@@ -200,7 +195,7 @@ class SlackConnector(Connector):
 
     def _chat(self, method: str, operation: str, business_key: str, payload: dict[str, Any]) -> MessageResult:
         body = self.call(operation, "POST", f"/{method}", json=payload, check=slack_check)
-        context = CallContext(connector=self.name, operation=operation, target=self.target())
+        context = self.context(operation)
         message = parse_body(SlackMessage, body, context)
         return MessageResult(
             **self.result(operation), business_key=business_key, channel=message.channel, ts=message.ts
@@ -248,19 +243,10 @@ class SlackConnector(Connector):
         )
 
 
-@cache
-def default_connector() -> SlackConnector:
-    return SlackConnector()
-
-
 def handle(
     request: PostApprovalRequest | UpdateDecision | PostReminder, connector: SlackConnector | None = None
 ) -> MessageResult:
-    slack = connector or default_connector()
-    match request:
-        case PostApprovalRequest():
-            return slack.post_approval_request(request)
-        case UpdateDecision():
-            return slack.update_decision(request)
-        case PostReminder():
-            return slack.post_reminder(request)
+    """The in-process entry of ``aios.approvals``: every Slack operation answers a message."""
+    result = SlackConnector.handle(request, connector)
+    assert isinstance(result, MessageResult)
+    return result

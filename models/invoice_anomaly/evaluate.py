@@ -1,6 +1,6 @@
 """Evaluate the served model on a held-out set generated with a different seed.
 
-    .venv/bin/python models/invoice-anomaly/evaluate.py [--model PATH/model.onnx]
+    .venv/bin/python -m models.invoice_anomaly.evaluate [--model PATH/model.onnx]
 
 Prints ROC-AUC (rank statistic, numpy only), precision and recall at a fixed review rate (the
 top ``--review-rate`` fraction of invoices by score, 5% by default) and recall per anomaly kind.
@@ -18,16 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import onnxruntime  # type: ignore[import-untyped]
 
-_HERE = Path(__file__).resolve().parent
-for _p in (_HERE, _HERE.parents[1] / "layers" / "aios" / "python"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-import onnxruntime  # noqa: E402
-import serving  # noqa: E402
-from generate import ANOMALY_KINDS, generate  # noqa: E402
-from train import featurize  # noqa: E402
+from models.invoice_anomaly import serving
+from models.invoice_anomaly.generate import ANOMALY_KINDS, generate
+from models.invoice_anomaly.train import featurize
 
 HOLDOUT_SEED = 20_250_101
 DEFAULT_N_HOLDOUT = 20_000

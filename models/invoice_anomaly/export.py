@@ -22,10 +22,10 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 import onnx
-import serving
 from onnx import TensorProto, helper, numpy_helper
 
 from aios.anomaly_features import N_FEATURES
+from models.invoice_anomaly import serving
 
 OPSET: Final[int] = 17
 IR_VERSION: Final[int] = 8  # readable by every onnxruntime a current Triton image embeds
@@ -73,6 +73,7 @@ def onnx_model(
     model = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
+        # Inside the artifact: kept from before the package rename so the bytes stay the same.
         producer_name="aios models/invoice-anomaly/export.py",
         ir_version=IR_VERSION,
     )

@@ -1,6 +1,6 @@
 """Train the invoice anomaly scorer (supervised MLP, class-weighted BCE) on CPU, deterministically.
 
-    .venv/bin/python models/invoice-anomaly/train.py --out /tmp/invoice-model
+    .venv/bin/python -m models.invoice_anomaly.train --out /tmp/invoice-model
 
 Writes ``model.npz`` (weights + feature standardisation, float32, no pickle) and
 ``metadata.json`` (model version = first 12 hex of the weights' sha256, features, seed, sizes,
@@ -21,14 +21,10 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-_HERE = Path(__file__).resolve().parent
 # The shared feature code lives in the aios layer (model-invoke computes the same rows).
-for _p in (_HERE, _HERE.parents[1] / "layers" / "aios" / "python"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-from generate import generate  # noqa: E402
-from network import (  # noqa: E402
+from aios.anomaly_features import FEATURE_NAMES, N_FEATURES, feature_rows
+from models.invoice_anomaly.generate import generate
+from models.invoice_anomaly.network import (
     HIDDEN,
     METADATA_FILE,
     WEIGHTS_FILE,
@@ -36,8 +32,6 @@ from network import (  # noqa: E402
     state_arrays,
     weights_version,
 )
-
-from aios.anomaly_features import FEATURE_NAMES, N_FEATURES, feature_rows  # noqa: E402
 
 DEFAULT_SEED = 7
 DEFAULT_N_TRAIN = 60_000

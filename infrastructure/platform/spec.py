@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aios.config import EnvVar
+from aios.config import EnvVarName, variable
+from infrastructure.platform.asl import expand_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -25,6 +26,19 @@ Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")]
 #: The platform's one dead-letter queue (the bus's, every rule target's, and workflows').
 DEAD_LETTERS = "dead-letters"
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+#: Step Functions' execution status change events (on the account's default bus), and the
+#: statuses a failure rule matches; its target retries as a trigger's does.
+FAILURE_EVENT_SOURCE = "aws.states"
+FAILURE_EVENT_DETAIL_TYPE = "Step Functions Execution Status Change"
+FAILURE_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+FAILURE_RETRY_ATTEMPTS, FAILURE_MAX_EVENT_AGE_SECONDS = 185, 86400
+#: EventBridge schedule expressions: ``rate(value unit)`` (a positive whole number; the unit
+#: singular for 1, plural otherwise) or ``cron(six fields)``:
+#: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html
+SCHEDULE_PATTERN = (
+    r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)"
+    r"|cron\(\S+( \S+){5}\))$"
+)
 
 
 def camel(slug: str) -> str:
@@ -51,6 +65,9 @@ class IndexSpec(_Spec):
     name: Slug
     partition_key: KeyAttribute
     sort_key: KeyAttribute | None = None
+    #: What the index copies: ``KEYS_ONLY`` where its readers need the keys alone (the
+    #: approvals gauge), so nothing else (a task token) is duplicated into it.
+    projection: Literal["ALL", "KEYS_ONLY"] = "ALL"
 
 
 class TableSpec(_Spec):
@@ -58,13 +75,17 @@ class TableSpec(_Spec):
 
     id: Slug
     description: str
-    env_var: EnvVar
+    env_var: EnvVarName
     partition_key: KeyAttribute
     sort_key: KeyAttribute | None = None
     indexes: tuple[IndexSpec, ...] = ()
     ttl_attribute: str | None = None
     #: How long every item is kept: writers stamp ``ttl_attribute`` (epoch seconds) from it.
     retention_days: Annotated[int, Field(ge=1)] | None = None
+    #: The only item actions (``dynamodb:...``) a function touching this table is granted,
+    #: whatever its access, where the code that uses it makes a known few calls (the circuit
+    #: table: Powertools' breaker persistence); ``None``: CDK's ``grant_*_data`` for the access.
+    item_actions: tuple[Annotated[str, Field(pattern=r"^dynamodb:[A-Za-z]+$")], ...] | None = None
 
     @model_validator(mode="after")
     def _retention_has_a_ttl_attribute(self) -> TableSpec:
@@ -76,12 +97,22 @@ class TableSpec(_Spec):
 class BucketSpec(_Spec):
     id: Slug
     description: str
-    env_var: EnvVar
+    env_var: EnvVarName
 
 
 class EventBusSpec(_Spec):
     name: Slug = "aios"
     archive_retention_days: Annotated[int, Field(ge=1)] = 365
+
+    @property
+    def archive(self) -> str:
+        """The archive's part of its physical name (``aios-<stage>-<bus>-archive``)."""
+        return f"{self.name}-archive"
+
+    def archive_pattern(self, account: str) -> dict[str, list[str]]:
+        """What the archive keeps: every event this account puts on the bus (the CDK archive
+        and the local mode's both read it; ``aios resume`` replays from it)."""
+        return {"account": [account]}
 
 
 WebhookScheme = Literal["stripe", "github", "slack", "standard"]
@@ -93,6 +124,90 @@ class WebhookSourceSpec(_Spec):
     name: Slug
     scheme: WebhookScheme
     description: str = ""
+
+
+#: An importable Python package (``models.invoice_anomaly``).
+PackageName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")]
+ModelStage = Literal["dev", "prod"]
+
+
+def is_gpu_instance(instance_type: str) -> bool:
+    """``ml.g5.12xlarge`` -> True: the g and p families carry NVIDIA GPUs."""
+    return instance_type.split(".")[1].startswith(("g", "p"))
+
+
+class StageServingSpec(_Spec):
+    """Where one stage's endpoint runs, and why that instance (``bench/cost.py``'s choice)."""
+
+    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")]
+    instance_count: Annotated[int, Field(ge=1)] = 1
+    why: str = ""
+
+    @property
+    def is_gpu(self) -> bool:
+        return is_gpu_instance(self.instance_type)
+
+
+class DataCaptureSpec(_Spec):
+    """What the endpoint config captures: inputs and outputs of ``percent`` of the requests,
+    to the capture bucket under the model's prefix."""
+
+    enabled: bool = True
+    percent: Annotated[int, Field(ge=1, le=100)] = 100
+
+
+class ModelRolloutSpec(_Spec):
+    """How a new artifact reaches the endpoint: blue/green, ``canary_instances`` first where
+    the fleet has at least twice as many (SageMaker wants the canary at most half the fleet:
+    https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-canary.html),
+    all at once otherwise; both bake ``wait_seconds`` and roll back on the endpoint's alarms."""
+
+    canary_instances: Annotated[int, Field(ge=1)] = 1
+    wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    termination_wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    max_execution_timeout_seconds: Annotated[int, Field(ge=600, le=14400)] = 3600
+
+    def traffic(self, instance_count: int) -> Literal["CANARY", "ALL_AT_ONCE"]:
+        return "CANARY" if instance_count >= 2 * self.canary_instances else "ALL_AT_ONCE"
+
+
+class ModelSpec(_Spec):
+    """A served model: its ML package, where each stage serves it and how it rolls out.
+
+    ``name`` names the endpoint (``aios-<stage>-<name>``), the registry group and the model's
+    prefix in the artifact and capture buckets. ``package`` is importable: its ``serving``
+    module (no torch) names the built artifacts and the Triton model inside them, its
+    ``build`` module makes them (``python -m models``).
+    """
+
+    name: Slug
+    #: Also the registry group's description (which CloudFormation cannot change in place).
+    description: str
+    package: PackageName
+    #: The serving container: SageMaker's Triton image (constructs/model_serving.py pins it).
+    serving: Literal["triton"] = "triton"
+    stages: Mapping[ModelStage, StageServingSpec]
+    #: "every": the artifact's GPU config (``instance_group { kind: KIND_GPU }`` without a GPU
+    #: list) serves on every GPU of a GPU instance; "none": CPU only, GPU instances refused.
+    gpus: Literal["every", "none"] = "every"
+    capture: DataCaptureSpec = DataCaptureSpec()
+    rollout: ModelRolloutSpec = ModelRolloutSpec()
+
+    @model_validator(mode="after")
+    def _every_stage_serves_on_what_the_artifact_supports(self) -> ModelSpec:
+        if missing := {"dev", "prod"} - set(self.stages):
+            raise ValueError(f"model {self.name} has no serving for stages {sorted(missing)}")
+        for stage, choice in self.stages.items():
+            self.check_instance(choice.instance_type, where=f"stage {stage}")
+        return self
+
+    def check_instance(self, instance_type: str, *, where: str) -> None:
+        if self.gpus == "none" and is_gpu_instance(instance_type):
+            raise ValueError(f"model {self.name} serves on CPU only; {where} asks for {instance_type}")
+
+    @property
+    def serving_module(self) -> str:
+        return f"{self.package}.serving"
 
 
 class FunctionSpec(_Spec):
@@ -122,10 +237,15 @@ class FunctionSpec(_Spec):
     fingerprint_key: bool = False
     #: Sends mail through SES v2 (``ses:SendEmail``).
     send_email: bool = False
-    #: The served model whose endpoint the function invokes (``sagemaker:InvokeEndpoint``).
+    #: The served model (``Platform.models``) whose endpoint the function invokes: its name
+    #: and version in the environment, ``sagemaker:InvokeEndpoint`` on that endpoint alone.
     model: Slug | None = None
     #: Workflows whose callback tasks the function answers (``SendTaskSuccess``/``Failure``).
     answers_workflows: tuple[Slug, ...] = ()
+    #: An EventBridge schedule expression (``rate(1 minute)``, ``cron(0 12 * * ? *)``): CDK
+    #: renders a rule on it targeting the ``live`` alias; the local mode runs a scheduler
+    #: thread (``infrastructure/local/schedules.py``).
+    schedule: Annotated[str, Field(pattern=SCHEDULE_PATTERN)] | None = None
 
     @property
     def code_path(self) -> Path:
@@ -171,13 +291,20 @@ class WorkflowSpec(_Spec):
     dead_letters: bool = False
     #: Literal values substituted into the ASL (delays, limits); each becomes ``${Name}``.
     parameters: Mapping[str, str] = Field(default_factory=dict)
+    #: The function that records an execution which ends FAILED, TIMED_OUT or ABORTED (its
+    #: closing lineage row): a rule on the account's default bus, where Step Functions puts
+    #: "Step Functions Execution Status Change" events, invokes its ``live`` alias
+    #: (``Platform.failure_pattern``). Standard only: Express workflows emit no such events
+    #: (https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html).
+    on_failure: Slug | None = None
 
     @property
     def asl_path(self) -> Path:
         return STATEMACHINES_DIR / self.asl
 
     def read_definition(self) -> str:
-        return self.asl_path.read_text(encoding="utf-8")
+        """The ASL every reader sees: the source with its named fragments expanded."""
+        return expand_text(self.asl_path, fragments=STATEMACHINES_DIR)
 
     def referenced_substitutions(self) -> set[str]:
         return set(_SUBSTITUTION.findall(self.read_definition()))
@@ -209,6 +336,7 @@ class Platform(_Spec):
     functions: tuple[FunctionSpec, ...] = ()
     workflows: tuple[WorkflowSpec, ...] = ()
     routes: tuple[HttpRouteSpec, ...] = ()
+    models: tuple[ModelSpec, ...] = ()
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> Platform:
@@ -218,6 +346,7 @@ class Platform(_Spec):
             ("source", [s.name for s in self.sources]),
             ("function", [f.name for f in self.functions]),
             ("workflow", [w.name for w in self.workflows]),
+            ("model", [m.name for m in self.models]),
         ):
             duplicates = {n for n in names if names.count(n) > 1}
             if duplicates:
@@ -240,6 +369,10 @@ class Platform(_Spec):
         for workflow in self.workflows:
             if missing := set(workflow.functions) - functions:
                 raise ValueError(f"workflow {workflow.name} invokes unknown functions {sorted(missing)}")
+            if workflow.on_failure is not None and workflow.on_failure not in functions:
+                raise ValueError(f"workflow {workflow.name}: on_failure names unknown {workflow.on_failure}")
+            if workflow.on_failure is not None and workflow.type != "STANDARD":
+                raise ValueError(f"workflow {workflow.name} is {workflow.type}: it emits no status changes")
         for route in self.routes:
             if route.function not in functions:
                 raise ValueError(
@@ -258,6 +391,11 @@ class Platform(_Spec):
                 )
             if missing := set(function.answers_workflows) - workflows:
                 raise ValueError(f"function {function.name} answers unknown workflows {sorted(missing)}")
+            if function.model and function.model not in {m.name for m in self.models}:
+                raise ValueError(
+                    f"function {function.name} invokes unknown model {function.model} "
+                    f"(declared: {sorted(m.name for m in self.models)})"
+                )
         return self
 
     def table(self, table_id: str) -> TableSpec:
@@ -271,6 +409,9 @@ class Platform(_Spec):
 
     def workflow(self, name: str) -> WorkflowSpec:
         return next(w for w in self.workflows if w.name == name)
+
+    def model(self, name: str) -> ModelSpec:
+        return next(m for m in self.models if m.name == name)
 
     def substitutions(self, workflow: WorkflowSpec) -> dict[str, ResourceAttribute]:
         """The ``${...}`` names a workflow's ASL may use, and what each stands for.
@@ -303,22 +444,22 @@ class Platform(_Spec):
         """Environment variables a function receives for the resources it may touch."""
         environment: dict[str, ResourceAttribute] = {}
         for table_id in function.tables:
-            environment[self.table(table_id).env_var.value] = ResourceAttribute(
+            environment[self.table(table_id).env_var] = ResourceAttribute(
                 kind="table", id=table_id, attribute="name"
             )
         for bucket_id in function.buckets:
-            environment[self.bucket(bucket_id).env_var.value] = ResourceAttribute(
+            environment[self.bucket(bucket_id).env_var] = ResourceAttribute(
                 kind="bucket", id=bucket_id, attribute="name"
             )
         if function.put_events:
-            environment[EnvVar.EVENT_BUS_NAME.value] = ResourceAttribute(
+            environment[variable("event_bus_name")] = ResourceAttribute(
                 kind="bus", id=self.bus.name, attribute="name"
             )
         if function.model:
-            environment[EnvVar.MODEL_ENDPOINT.value] = ResourceAttribute(
+            environment[variable("model_endpoint")] = ResourceAttribute(
                 kind="model", id=function.model, attribute="name"
             )
-            environment[EnvVar.MODEL_VERSION.value] = ResourceAttribute(
+            environment[variable("model_version")] = ResourceAttribute(
                 kind="model", id=function.model, attribute="version"
             )
         retention = {
@@ -327,12 +468,12 @@ class Platform(_Spec):
             if access is not Access.READ and self.table(table_id).retention_days is not None
         }
         if retention:
-            environment[EnvVar.TABLE_RETENTION_DAYS.value] = ResourceAttribute(
+            environment[variable("table_retention_days")] = ResourceAttribute(
                 kind="literal", id=json.dumps(retention, sort_keys=True), attribute="value"
             )
         if function.webhook_secrets:
             sources = {s.name: s.scheme for s in self.sources if s.name in function.webhook_secrets}
-            environment[EnvVar.WEBHOOK_SOURCES.value] = ResourceAttribute(
+            environment[variable("webhook_sources")] = ResourceAttribute(
                 kind="literal", id=json.dumps(sources, sort_keys=True), attribute="value"
             )
         return environment
@@ -347,12 +488,26 @@ class Platform(_Spec):
     ) -> dict[str, str]:
         """The whole environment of a deployed function; each renderer passes its resolver."""
         return {
-            EnvVar.STAGE.value: stage,
-            EnvVar.SECRETS_PREFIX.value: secrets_prefix,
-            EnvVar.SERVICE_NAME.value: function.name,
-            EnvVar.LOG_LEVEL.value: "INFO",
+            variable("stage"): stage,
+            variable("secrets_prefix"): secrets_prefix,
+            variable("service_name"): function.name,
+            # AWS clients size their timeouts from it (aios.clients).
+            variable("function_timeout_seconds"): str(function.timeout_seconds),
+            variable("log_level"): "INFO",
             **{name: resolve(reference) for name, reference in self.function_environment(function).items()},
             **function.environment,
+        }
+
+    def failure_pattern(self, state_machine_arn: str) -> dict[str, Any]:
+        """What a workflow's failure rule matches on the default bus: Step Functions' status
+        change of an execution of this state machine that ended unsuccessfully. The detail
+        carries what ``DescribeExecution`` answers; ``stateMachineArn`` is the unqualified ARN
+        whichever version or alias started it
+        (https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html)."""
+        return {
+            "source": [FAILURE_EVENT_SOURCE],
+            "detail-type": [FAILURE_EVENT_DETAIL_TYPE],
+            "detail": {"status": list(FAILURE_STATUSES), "stateMachineArn": [state_machine_arn]},
         }
 
     def trigger_pattern_json(self, workflow: WorkflowSpec) -> str:

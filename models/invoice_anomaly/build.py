@@ -1,6 +1,6 @@
 """Build, evaluate and register the invoice anomaly model.
 
-    .venv/bin/python models/invoice-anomaly/build.py [--force]
+    .venv/bin/python -m models.invoice_anomaly.build [--force]
 
 Trains (unless the artifacts are current), exports ONNX, evaluates the exported model, then
 writes
@@ -33,19 +33,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import onnx
+import torch
+
+from models.invoice_anomaly import serving
+from models.invoice_anomaly.evaluate import evaluate
+from models.invoice_anomaly.export import onnx_model, served_config, write_repository
+from models.invoice_anomaly.network import METADATA_FILE, load_arrays
+from models.invoice_anomaly.train import TrainConfig, train
+
 _HERE = Path(__file__).resolve().parent
 _LAYER = _HERE.parents[1] / "layers" / "aios" / "python"
-for _p in (_HERE, _LAYER):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-import onnx  # noqa: E402
-import serving  # noqa: E402
-import torch  # noqa: E402
-from evaluate import evaluate  # noqa: E402
-from export import onnx_model, served_config, write_repository  # noqa: E402
-from network import METADATA_FILE, load_arrays  # noqa: E402
-from train import TrainConfig, train  # noqa: E402
 
 ARTIFACTS = serving.ARTIFACTS_DIR
 MODEL_DIR = serving.MODEL_DIR

@@ -1,6 +1,6 @@
 """Serving settings of the invoice anomaly endpoint, importable without torch or onnx.
 
-The CDK models stack imports this file (a folder with a hyphen: loaded by path) for the
+The CDK models stack imports this module (``models.invoice_anomaly.serving``) for the
 artifact paths, the container environment and the request limits; the local mode for the
 model repository it serves and the ``config.pbtxt`` parser; ``build.py`` for the names.
 

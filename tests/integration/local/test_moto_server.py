@@ -1,0 +1,152 @@
+"""The local mode's moto server (``infrastructure.local.moto_server``) and DynamoDB bridge
+(``infrastructure.local.dynamodb``): the same answers as moto's, without its per-request
+costs, and conditional writes that are atomic as DynamoDB makes them."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infrastructure.local import dynamodb as dynamodb_bridge
+from infrastructure.local import moto_server
+
+TARGET = {"content-type": "application/x-amz-json-1.0", "x-amz-target": "DynamoDB_20120810.ListTables"}
+AUTH = "AWS4-HMAC-SHA256 Credential=testing/20261202/us-east-1/dynamodb/aws4_request, Signature=x"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, int]]:
+    moto_server.install()
+    local = moto_server.LocalMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    local.start()
+    try:
+        yield local.get_host_and_port()
+    finally:
+        local.stop()
+        moto_server.uninstall()
+
+
+def _list_tables(connection: http.client.HTTPConnection, **headers: str) -> http.client.HTTPResponse:
+    connection.request("POST", "/", body=b"{}", headers={**TARGET, "authorization": AUTH, **headers})
+    response = connection.getresponse()
+    response.read()
+    return response
+
+
+def test_one_connection_serves_many_requests(server: tuple[str, int]) -> None:
+    # Given one HTTP/1.1 connection to the local moto server
+    connection = http.client.HTTPConnection(*server, timeout=10)
+    try:
+        first = _list_tables(connection)
+        sock = connection.sock
+        second = _list_tables(connection)
+
+        # Then both are answered on it: the server keeps it open, as AWS endpoints do
+        assert (first.status, second.status) == (200, 200)
+        assert first.getheader("connection") is None
+        assert sock is not None and connection.sock is sock
+        assert int(first.getheader("content-length") or -1) == len(b'{"TableNames": []}')
+    finally:
+        connection.close()
+
+
+def test_a_request_without_a_length_is_served_and_closed(server: tuple[str, int]) -> None:
+    # A chunked body goes to werkzeug's own handler, which answers and closes the connection.
+    connection = http.client.HTTPConnection(*server, timeout=10)
+    try:
+        connection.request(
+            "POST", "/", body=iter([b"{}"]), headers={**TARGET, "authorization": AUTH}, encode_chunked=True
+        )
+        response = connection.getresponse()
+        assert response.status == 200
+        assert json.loads(response.read()) == {"TableNames": []}
+        assert response.getheader("connection") == "close"
+    finally:
+        connection.close()
+
+
+def test_an_in_process_client_never_leaves_the_process() -> None:
+    # A client answered in process whose endpoint no moto backend serves fails, sending nothing.
+    client = moto_server.answer_in_process(
+        boto3.client(
+            "dynamodb",
+            endpoint_url="http://aws.invalid",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+    )
+    with pytest.raises(moto_server.InProcessOnly):
+        client.list_tables()
+
+
+def _race(client: Any, table: str, rounds: int, contenders: int) -> list[int]:
+    """Per round: ``contenders`` threads at once try pending -> their own id; winners per round."""
+    winners = []
+    for round_ in range(rounds):
+        key = {"pk": {"S": f"item-{round_}"}}
+        client.put_item(TableName=table, Item={**key, "status": {"S": "pending"}})
+        barrier = threading.Barrier(contenders)
+        won: list[int] = []
+
+        def contend(
+            me: int,
+            key: dict[str, Any] = key,
+            barrier: threading.Barrier = barrier,
+            won: list[int] = won,
+        ) -> None:
+            barrier.wait()
+            try:
+                client.update_item(
+                    TableName=table,
+                    Key=key,
+                    UpdateExpression="SET #s = :me",
+                    ConditionExpression="#s = :pending",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":me": {"S": str(me)}, ":pending": {"S": "pending"}},
+                )
+                won.append(me)
+            except client.exceptions.ConditionalCheckFailedException:
+                pass
+
+        threads = [threading.Thread(target=contend, args=(me,)) for me in range(contenders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stored = client.get_item(TableName=table, Key=key)["Item"]["status"]["S"]
+        # More than one winner, or a winner whose write another overwrote, is a lost decision.
+        winners.append(len(won) if [stored] == [str(me) for me in won] else -len(won))
+    return winners
+
+
+def test_a_conditional_write_has_one_winner() -> None:
+    # DynamoDB evaluates and applies a conditional write atomically per item (the approval
+    # click and the expiry step rely on it): of concurrent writes conditional on the same
+    # state, exactly one succeeds.
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # interleave the threads as much as the interpreter allows
+    dynamodb_bridge.install()
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            winners = _race(client, "t", rounds=30, contenders=8)
+    finally:
+        dynamodb_bridge.uninstall()
+        sys.setswitchinterval(switch)
+    assert winners == [1] * 30
