@@ -35,6 +35,8 @@ from infrastructure.local.deploy import LocalNames
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY = re.compile(r"^aios local ready api=(\S+) aws=(\S+)(?: iam=(\S+))?$")
+#: As runtime.SECRET_ENV_PREFIX (not imported here: the runtime module imports moto).
+SECRET_PREFIX = "AIOS_LOCAL_SECRET_"  # noqa: S105 - a variable name prefix, not a secret
 SECRET_LINE = re.compile(r"^secret source=(\S+) value=(\S+)$")
 
 
@@ -81,7 +83,12 @@ class LocalProcess:
         )
         assert process.stdout is not None
         output: list[str] = []
-        secrets: dict[str, str] = {}
+        # The secrets given (AIOS_LOCAL_SECRET_<SOURCE>) and, read below, those generated.
+        secrets = {
+            name.removeprefix(SECRET_PREFIX).lower().replace("_", "-"): value
+            for name, value in environment.items()
+            if name.startswith(SECRET_PREFIX)
+        }
         deadline = time.monotonic() + timeout
         while True:
             line = process.stdout.readline()

@@ -170,20 +170,7 @@ def pause_workflow(target: Target, workflow: str) -> Paused:
     # must not start after the first event the rules stopped matching. A pause over an
     # earlier pause that was never resumed keeps the earlier start.
     at = since or actions.now()
-    actions.record(
-        target,
-        pk=f"operator#{workflow}",
-        business_key=actions.workflow_key(workflow),
-        workflow=workflow,
-        state=PAUSED,
-        at=actions.now(),
-        facts={
-            "action": "pause",
-            "paused_at": lineage_time(at),
-            "operator": actions.operator(target),
-            "rules": ",".join(rule.name for rule in rules),
-        },
-    )
+    _record_action(target, workflow, PAUSED, paused_at=at, rules=rules)
     events = target.client("events")
     for rule in rules:
         events.disable_rule(Name=rule.name, EventBusName=bus)
@@ -299,21 +286,14 @@ def resume_workflow(
     executions = _claims(target, replayed, CLAIM_TIMEOUT_SECONDS)
     new = sum(1 for e in executions if e.outcome == "new")
     duplicates = sum(1 for e in executions if e.outcome == "duplicate")
-    actions.record(
+    _record_action(
         target,
-        pk=f"operator#{workflow}",
-        business_key=actions.workflow_key(workflow),
-        workflow=workflow,
-        state=RESUMED,
-        at=actions.now(),
-        facts={
-            "action": "resume",
-            "paused_at": lineage_time(paused_at),
-            "operator": actions.operator(target),
-            "rules": ",".join(rule.name for rule in rules),
-            "replay_name": name,
-            "replayed": len(executions),
-        },
+        workflow,
+        RESUMED,
+        paused_at=paused_at,
+        rules=rules,
+        replay_name=name,
+        replayed=len(executions),
     )
     return Resumed(
         workflow=workflow,
@@ -418,3 +398,24 @@ def resume(  # noqa: PLR0917 - one parameter per option, as click passes them
         settle=settle if settle is not None else (1.0 if local else AWS_SETTLE_SECONDS),
     )
     emit(result.model_dump(mode="json"), as_json=as_json, table=lambda: render_resumed(result))
+
+
+def _record_action(
+    target: Target, workflow: str, state: str, *, paused_at: datetime, rules: Iterable[Rule], **facts: Any
+) -> None:
+    """The operator's pause or resume, as one lineage row on the workflow's operator key."""
+    actions.record(
+        target,
+        pk=f"operator#{workflow}",
+        business_key=actions.workflow_key(workflow),
+        workflow=workflow,
+        state=state,
+        at=actions.now(),
+        facts={
+            "action": "pause" if state == PAUSED else "resume",
+            "paused_at": lineage_time(paused_at),
+            "operator": actions.operator(target),
+            "rules": ",".join(rule.name for rule in rules),
+            **facts,
+        },
+    )

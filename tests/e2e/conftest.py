@@ -32,10 +32,13 @@ def eventually(probe: Callable[[], T | None], *, timeout: float = 20.0, interval
         time.sleep(interval)
 
 
-def start_local(platform: str | None = None) -> Iterator[LocalProcess]:
-    local = LocalProcess.start(env=ENV, platform=platform)
+def start_local(
+    platform: str | None = None, *, env: dict[str, str] | None = None, stop_timeout: float = 10
+) -> Iterator[LocalProcess]:
+    """``aios local up`` for one module (``ENV`` plus ``env``), stopped cleanly after it."""
+    local = LocalProcess.start(env={**ENV, **(env or {})}, platform=platform)
     try:
         yield local
     finally:
-        status = local.stop(timeout=10)
+        status = local.stop(timeout=stop_timeout)
         assert status == 0, "".join(local.output[-40:])

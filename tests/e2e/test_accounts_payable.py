@@ -31,7 +31,7 @@ from infrastructure.local.harness import (
     sign_standard,
     slack_action_body,
 )
-from tests.e2e.conftest import ENV, STANDARD_SECRET, eventually
+from tests.e2e.conftest import STANDARD_SECRET, eventually, start_local
 
 SLACK_SECRET = "e2e-slack-signing-secret-0f3b9c7d21a4"
 WORKFLOW = "accounts-payable"
@@ -65,13 +65,9 @@ AP_STATES = [
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalProcess]:
-    env = {**ENV, "AIOS_LOCAL_SECRET_SLACK": SLACK_SECRET}
-    local = LocalProcess.start(env=env, platform="tests/e2e/fixtures/payables_platform.py:PLATFORM")
-    try:
-        yield local
-    finally:
-        status = local.stop(timeout=10)
-        assert status == 0, "".join(local.output[-40:])
+    yield from start_local(
+        "tests/e2e/fixtures/payables_platform.py:PLATFORM", env={"AIOS_LOCAL_SECRET_SLACK": SLACK_SECRET}
+    )
 
 
 @pytest.fixture(scope="module")

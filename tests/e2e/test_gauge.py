@@ -20,7 +20,7 @@ from aios.config import METRICS_NAMESPACE
 from infrastructure.local.harness import LocalProcess
 from infrastructure.local.schedules import SCHEDULE_SECONDS_ENV
 from infrastructure.platform import PLATFORM
-from tests.e2e.conftest import ENV, eventually
+from tests.e2e.conftest import eventually, start_local
 from tests.e2e.test_accounts_payable import (
     OUTLIER_TEMPLATE,
     SLACK_SECRET,
@@ -35,13 +35,10 @@ from tests.e2e.test_accounts_payable import (
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalProcess]:
-    env = {**ENV, "AIOS_LOCAL_SECRET_SLACK": SLACK_SECRET, SCHEDULE_SECONDS_ENV: "1"}
-    local = LocalProcess.start(env=env, platform="tests/e2e/fixtures/gauge_platform.py:PLATFORM")
-    try:
-        yield local
-    finally:
-        status = local.stop(timeout=10)
-        assert status == 0, "".join(local.output[-40:])
+    yield from start_local(
+        "tests/e2e/fixtures/gauge_platform.py:PLATFORM",
+        env={"AIOS_LOCAL_SECRET_SLACK": SLACK_SECRET, SCHEDULE_SECONDS_ENV: "1"},
+    )
 
 
 def readings(local: LocalProcess, since: int = 0) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from infrastructure.local.harness import (
     sign_standard,
     slack_action_body,
 )
-from tests.e2e.conftest import ENV, STANDARD_SECRET, eventually
+from tests.e2e.conftest import STANDARD_SECRET, eventually, start_local
 
 SLACK_SECRET = "e2e-ops-slack-signing-secret-7a1c"
 WORKFLOW = "accounts-payable"
@@ -39,15 +39,13 @@ AUTO, HUMAN, DEAD = "INV-8101", "INV-8201", "INV-8301"
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalProcess]:
-    # The verbs call AWS with the operator's credentials, not a function's role: the local
-    # IAM check (and the synth it needs at start) has nothing to check here.
-    env = {**ENV, "AIOS_LOCAL_SECRET_SLACK": SLACK_SECRET, "AIOS_LOCAL_IAM": "off"}
-    local = LocalProcess.start(env=env, platform="infrastructure.demo:DEMO_PLATFORM")
-    try:
-        yield local
-    finally:
-        status = local.stop(timeout=30)
-        assert status == 0, "".join(local.output[-40:])
+    # The verbs call AWS with the operator's credentials; the functions the flows run are
+    # held to their synthesized roles, as everywhere in this tier.
+    yield from start_local(
+        "infrastructure.demo:DEMO_PLATFORM",
+        env={"AIOS_LOCAL_SECRET_SLACK": SLACK_SECRET},
+        stop_timeout=30,
+    )
 
 
 def aios(local: LocalProcess, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -22,19 +22,18 @@ import pytest
 
 from infrastructure.demo import REFUSED_PAYMENT, REJECTED, UNANSWERED, Demo, report_disagreements, summary
 from infrastructure.local.harness import REPO_ROOT, LocalProcess
+from tests.e2e.conftest import start_local
 
 BATCH = ["INV-2001", "INV-2002", REJECTED, REFUSED_PAYMENT, UNANSWERED]
 
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalProcess]:
-    env = {"AIOS_LOCAL_TIME_SCALE": "0.05", "AIOS_LOCAL_LAMBDA_PREWARM": "1", "AIOS_LOCAL_IAM": "off"}
-    local = LocalProcess.start(env=env, platform="infrastructure.demo:DEMO_PLATFORM")
-    try:
-        yield local
-    finally:
-        status = local.stop(timeout=30)
-        assert status == 0, "".join(local.output[-40:])
+    yield from start_local(
+        "infrastructure.demo:DEMO_PLATFORM",
+        env={"AIOS_LOCAL_TIME_SCALE": "0.05", "AIOS_LOCAL_LAMBDA_PREWARM": "1"},
+        stop_timeout=30,
+    )
 
 
 def test_report_after_the_demo_flow_matches_the_demo_summary(local: LocalProcess, tmp_path: Path) -> None:

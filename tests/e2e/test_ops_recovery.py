@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from infrastructure.local.harness import LocalProcess
-from tests.e2e.conftest import ENV, eventually
+from tests.e2e.conftest import eventually, start_local
 from tests.e2e.test_ops_cli import (
     SLACK_SECRET,
     WORKFLOW,
@@ -35,13 +35,11 @@ FAILED, WAITING = "INV-8701", "INV-8702"
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalProcess]:
-    env = {**ENV, "AIOS_LOCAL_SECRET_SLACK": SLACK_SECRET, "AIOS_LOCAL_IAM": "off"}
-    local = LocalProcess.start(env=env, platform="infrastructure.demo:DEMO_PLATFORM")
-    try:
-        yield local
-    finally:
-        status = local.stop(timeout=30)
-        assert status == 0, "".join(local.output[-40:])
+    yield from start_local(
+        "infrastructure.demo:DEMO_PLATFORM",
+        env={"AIOS_LOCAL_SECRET_SLACK": SLACK_SECRET},
+        stop_timeout=30,
+    )
 
 
 def postings_of(local: LocalProcess, invoice_id: str) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ import pytest
 from infrastructure.local import versions
 from infrastructure.local.deploy import LocalNames, resolve_attribute, substitute
 from infrastructure.local.harness import LocalProcess
-from tests.e2e.conftest import ENV, eventually
+from tests.e2e.conftest import eventually, start_local
 from tests.e2e.fixtures.rollout_platform import PLATFORM
 from tests.e2e.test_accounts_payable import (
     CLEAN_TEMPLATE,
@@ -51,13 +51,9 @@ V1_STATE, V2_STATE = "Close the books", "Close the books (v2)"
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalProcess]:
-    env = {**ENV, "AIOS_LOCAL_SECRET_SLACK": SLACK_SECRET}
-    local = LocalProcess.start(env=env, platform="tests/e2e/fixtures/rollout_platform.py:PLATFORM")
-    try:
-        yield local
-    finally:
-        status = local.stop(timeout=10)
-        assert status == 0, "".join(local.output[-40:])
+    yield from start_local(
+        "tests/e2e/fixtures/rollout_platform.py:PLATFORM", env={"AIOS_LOCAL_SECRET_SLACK": SLACK_SECRET}
+    )
 
 
 @pytest.fixture(scope="module")

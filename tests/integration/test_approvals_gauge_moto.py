@@ -19,10 +19,11 @@ from moto import mock_aws
 
 from aios.approvals import gauge, store
 from aios.approvals.models import Approval, Status
-from aios.lineage import LineageContext, lineage_time
+from aios.lineage import lineage_time
 from infrastructure.local.deploy import LocalNames, _create_table
 from infrastructure.platform.payables import APPROVALS
 from tests.integration.moto_env import fake_aws_environment
+from tests.unit.approvals.approval_fakes import approval_created
 
 REGION = "eu-west-1"
 NOW = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
@@ -40,27 +41,7 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def _approval(number: int, age: timedelta) -> Approval:
-    created = lineage_time((NOW - age).timestamp())
-    return Approval(
-        approval_id=f"apr_{number:032x}",
-        business_key=f"acme:INV-{number}",
-        allowed_approvers=("U0AIOSAP01",),
-        channel="C0AIOSAP01",
-        lineage=LineageContext(
-            execution=f"arn:aws:states:{REGION}:123456789012:execution:ap:{number}",
-            state="Request approval",
-            entered_at=created,
-            business_key=f"acme:INV-{number}",
-            workflow="accounts-payable",
-        ),
-        invoice={
-            "invoice_id": f"INV-{number}",
-            "vendor_name": "Acme",
-            "amount": "9000.00",
-            "currency": "EUR",
-        },
-        updated_at=created,
-    )
+    return approval_created(number, lineage_time((NOW - age).timestamp()))
 
 
 def test_the_gauge_follows_create_decide_and_expire(client: Any) -> None:

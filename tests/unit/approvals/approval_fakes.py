@@ -25,6 +25,31 @@ ESCALATION = "U0CAROL"
 STRANGER = "U0MALLORY"
 
 
+def approval_created(number: int, created: str, *, status: Status = Status.PENDING) -> Approval:
+    """Approval ``number`` of an invoice, asked at ``created`` (a lineage time)."""
+    return Approval(
+        approval_id=f"apr_{number:032x}",
+        business_key=f"acme:INV-{number}",
+        allowed_approvers=("U0AIOSAP01",),
+        status=status,
+        channel="C0AIOSAP01",
+        lineage=LineageContext(
+            execution=f"arn:aws:states:eu-west-1:123456789012:execution:ap:{number}",
+            state="Request approval",
+            entered_at=created,
+            business_key=f"acme:INV-{number}",
+            workflow="accounts-payable",
+        ),
+        invoice={
+            "invoice_id": f"INV-{number}",
+            "vendor_name": "Acme",
+            "amount": "9000.00",
+            "currency": "EUR",
+        },
+        updated_at=created,
+    )
+
+
 def lineage(state: str = "Request approval", entered_at: str = "2025-06-15T15:06:40.000Z") -> dict[str, str]:
     return {
         "execution": EXECUTION,

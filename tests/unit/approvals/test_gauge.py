@@ -15,11 +15,12 @@ from aws_lambda_powertools.metrics import Metrics
 
 from aios import clients, observability
 from aios.approvals import gauge, store
-from aios.approvals.models import Approval, Status
+from aios.approvals.models import Status
 from aios.config import METRICS_NAMESPACE, settings
-from aios.lineage import LineageContext, lineage_time
+from aios.lineage import lineage_time
 from functions.approvals_gauge import handler as gauge_handler
 from tests.lambda_context import LambdaContext
+from tests.unit.approvals.approval_fakes import approval_created
 
 NOW = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
 TABLE = "aios-test-approvals"
@@ -57,28 +58,7 @@ class FakeDynamo:
 
 def _approval(number: int, *, age: timedelta, status: Status = Status.PENDING) -> dict[str, Any]:
     created = lineage_time((NOW - age).timestamp())
-    approval = Approval(
-        approval_id=f"apr_{number:032x}",
-        business_key=f"acme:INV-{number}",
-        allowed_approvers=("U0AIOSAP01",),
-        status=status,
-        channel="C0AIOSAP01",
-        lineage=LineageContext(
-            execution=f"arn:aws:states:eu-west-1:123456789012:execution:ap:{number}",
-            state="Request approval",
-            entered_at=created,
-            business_key=f"acme:INV-{number}",
-            workflow="accounts-payable",
-        ),
-        invoice={
-            "invoice_id": f"INV-{number}",
-            "vendor_name": "Acme",
-            "amount": "9000.00",
-            "currency": "EUR",
-        },
-        updated_at=created,
-    )
-    return dict(store.to_item(approval))
+    return dict(store.to_item(approval_created(number, created, status=status)))
 
 
 def test_counts_the_pending_and_ages_the_oldest() -> None:
