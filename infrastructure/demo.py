@@ -172,12 +172,12 @@ def _print_lineage(local: LocalProcess, business_key: str) -> None:
 
 
 def main() -> int:
-    print("starting the local mode (moto on 127.0.0.1, handlers and the model in-process) ...")
+    print("starting the local mode (moto on 127.0.0.1, each function in its own worker processes) ...")
     local = LocalProcess.start(
         platform="infrastructure.demo:DEMO_PLATFORM", env={"AIOS_LOCAL_TIME_SCALE": "0.05"}
     )
     try:
-        print(f"ready: api={local.api} aws={local.aws}\n")
+        print(f"ready: api={local.api} aws={local.aws} iam={local.iam}\n")
         local.refuse_payment(REFUSED_PAYMENT)
         print(f"the payment processor will decline {REFUSED_PAYMENT}")
         demo = Demo(local)

@@ -47,6 +47,8 @@ class LocalProcess:
     aws: str
     secrets: dict[str, str]
     output: list[str] = field(default_factory=list)
+    #: What the ready line says of IAM: ``enforce`` (the default) or ``off``.
+    iam: str = "enforce"
     #: Execution ARN -> business key; an execution's input never changes.
     _business_keys: dict[str, str] = field(default_factory=dict)
 
@@ -102,7 +104,14 @@ class LocalProcess:
             if time.monotonic() > deadline:
                 process.kill()
                 raise TimeoutError("aios local up was not ready in time")
-        local = cls(process=process, api=match.group(1), aws=match.group(2), secrets=secrets, output=output)
+        local = cls(
+            process=process,
+            api=match.group(1),
+            aws=match.group(2),
+            secrets=secrets,
+            output=output,
+            iam=match.group(3) or "enforce",
+        )
         threading.Thread(target=local._drain, daemon=True).start()
         return local
 
