@@ -30,6 +30,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,44 +54,39 @@ def wait_for(probe: Any, timeout: float, interval: float = 0.05) -> None:
         time.sleep(interval)
 
 
-def lineage_count(local: LocalProcess) -> int:
+def _intake_pages(local: LocalProcess, **projection: str) -> Iterator[dict[str, Any]]:
+    """The pages of a scan of the intake lineage rows (``Select`` or ``ProjectionExpression``)."""
     dynamodb = local.client("dynamodb")
-    count, start = 0, None
+    kwargs: dict[str, Any] = {
+        "TableName": "aios-local-lineage",
+        "FilterExpression": "workflow = :w",
+        "ExpressionAttributeValues": {":w": {"S": "intake"}},
+        **projection,
+    }
     while True:
-        kwargs: dict[str, Any] = {
-            "TableName": "aios-local-lineage",
-            "Select": "COUNT",
-            "FilterExpression": "workflow = :w",
-            "ExpressionAttributeValues": {":w": {"S": "intake"}},
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        page = dynamodb.scan(**kwargs)
-        count += int(page["Count"])
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return count
+        page: dict[str, Any] = dynamodb.scan(**kwargs)
+        yield page
+        if not page.get("LastEvaluatedKey"):
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def lineage_count(local: LocalProcess) -> int:
+    return sum(int(page["Count"]) for page in _intake_pages(local, Select="COUNT"))
 
 
 def last_recorded(local: LocalProcess) -> float:
     """Epoch seconds of the newest intake lineage row (its ``recorded_at``: when the state that
     writes it was entered, milliseconds before the row exists)."""
-    dynamodb = local.client("dynamodb")
-    newest, start = "", None
-    while True:
-        kwargs: dict[str, Any] = {
-            "TableName": "aios-local-lineage",
-            "ProjectionExpression": "recorded_at",
-            "FilterExpression": "workflow = :w",
-            "ExpressionAttributeValues": {":w": {"S": "intake"}},
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        page = dynamodb.scan(**kwargs)
-        newest = max([newest, *(item["recorded_at"]["S"] for item in page["Items"])])
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return datetime.fromisoformat(newest.replace("Z", "+00:00")).timestamp()
+    newest = max(
+        (
+            item["recorded_at"]["S"]
+            for page in _intake_pages(local, ProjectionExpression="recorded_at")
+            for item in page["Items"]
+        ),
+        default="",
+    )
+    return datetime.fromisoformat(newest.replace("Z", "+00:00")).timestamp()
 
 
 def delivery(index: int) -> tuple[bytes, dict[str, str]]:

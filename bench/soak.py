@@ -142,9 +142,7 @@ class Soak:
         self.final_states: dict[str, str] = {}
         #: Requests that got a 5xx or no answer (retried by the sender).
         self.unanswered = 0
-        status, answer = local.sandbox("GET", "erp/invoices")
-        assert status == 200, answer
-        self.seeded = {invoice["invoice_id"]: invoice for invoice in answer["invoices"]}
+        self.seeded = local.seeded_invoices()
         base = 90000 + seed * 100 % 9000
         kinds = self.random.choices(["clean", "outlier", "large"], weights=[4, 3, 3], k=count)
         self.invoices = [Invoice(f"INV-{base + i}", kind) for i, kind in enumerate(kinds)]

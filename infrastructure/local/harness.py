@@ -241,6 +241,11 @@ class LocalProcess:
         assert status == 200, (status, answer)
         return answer
 
+    def seeded_invoices(self) -> dict[str, dict[str, Any]]:
+        """The sandbox ERP's seeded invoices, by invoice id."""
+        answer = self._sandbox_ok("GET", "erp/invoices")
+        return {invoice["invoice_id"]: invoice for invoice in answer["invoices"]}
+
     def slack_messages(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Every message posted (and its last update) on the sandbox Slack."""
         query = f"?channel={channel}" if channel else ""

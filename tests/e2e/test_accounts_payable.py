@@ -72,9 +72,7 @@ def local() -> Iterator[LocalProcess]:
 
 @pytest.fixture(scope="module")
 def seeded(local: LocalProcess) -> dict[str, dict[str, Any]]:
-    status, answer = local.sandbox("GET", "erp/invoices")
-    assert status == 200, answer
-    return {invoice["invoice_id"]: invoice for invoice in answer["invoices"]}
+    return local.seeded_invoices()
 
 
 @pytest.fixture(autouse=True)

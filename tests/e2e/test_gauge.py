@@ -99,9 +99,7 @@ def test_the_gauge_reports_a_waiting_approval_on_its_schedule(
 
 @pytest.fixture(scope="module")
 def seeded(local: LocalProcess) -> dict[str, dict[str, Any]]:
-    status, answer = local.sandbox("GET", "erp/invoices")
-    assert status == 200, answer
-    return {invoice["invoice_id"]: invoice for invoice in answer["invoices"]}
+    return local.seeded_invoices()
 
 
 def test_the_local_rule_is_the_one_cdk_renders(local: LocalProcess) -> None:

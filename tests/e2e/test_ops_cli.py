@@ -67,9 +67,7 @@ def aios_json(local: LocalProcess, *args: str) -> Any:
 
 
 def add_invoice(local: LocalProcess, template: str, invoice_id: str, amount: str) -> None:
-    status, answer = local.sandbox("GET", "erp/invoices")
-    assert status == 200, answer
-    seeded = {invoice["invoice_id"]: invoice for invoice in answer["invoices"]}[template]
+    seeded = local.seeded_invoices()[template]
     gross, rate = Decimal(amount), Decimal(str(seeded["vendor_tax_rate"]))
     invoice = {
         **seeded,

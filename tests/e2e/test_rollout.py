@@ -58,9 +58,7 @@ def local() -> Iterator[LocalProcess]:
 
 @pytest.fixture(scope="module")
 def seeded(local: LocalProcess) -> dict[str, dict[str, Any]]:
-    status, answer = local.sandbox("GET", "erp/invoices")
-    assert status == 200, answer
-    return {invoice["invoice_id"]: invoice for invoice in answer["invoices"]}
+    return local.seeded_invoices()
 
 
 def aios(local: LocalProcess, *args: str) -> dict[str, Any]:
