@@ -113,7 +113,7 @@ def window(
     return paused_at - timedelta(seconds=edge), enabled_at + timedelta(seconds=settle)
 
 
-def classify(execution: str, business_key: str | None, holder: str | None) -> str:
+def classify(execution: str, holder: str | None) -> str:
     """A replayed execution did new work if it holds its item's claim; another holder means
     the item was handled already (a duplicate at the window's edge)."""
     if holder is None:
@@ -220,7 +220,7 @@ def _claims(
     while pending:
         for execution, key in list(pending.items()):
             holder = claim_holder(target, key) if key else None
-            outcome = classify(execution, key, holder)
+            outcome = classify(execution, holder)
             if outcome != "unclaimed" or time.monotonic() > deadline:
                 done[execution] = ReplayedExecution(execution=execution, business_key=key, outcome=outcome)
                 del pending[execution]

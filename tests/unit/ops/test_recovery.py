@@ -178,9 +178,9 @@ def test_the_replayed_window_covers_the_pause_with_its_edges() -> None:
 
 
 def test_a_replayed_execution_is_new_work_only_if_it_holds_the_claim() -> None:
-    assert pause.classify(AP + "r", "erp:INV-1", AP + "r") == "new"
-    assert pause.classify(AP + "r", "erp:INV-1", AP + "live") == "duplicate"
-    assert pause.classify(AP + "r", "erp:INV-1", None) == "unclaimed"
+    assert pause.classify(AP + "r", AP + "r") == "new"
+    assert pause.classify(AP + "r", AP + "live") == "duplicate"
+    assert pause.classify(AP + "r", None) == "unclaimed"
 
 
 def test_replay_names_fit_start_replay() -> None:
