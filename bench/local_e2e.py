@@ -12,10 +12,14 @@ also start accounts payable and add lineage rows of its own), timing each acknow
   machine, waited until all succeeded (what moto's Step Functions alone sustains);
 - **ack floor**: the same deliveries, from the same number of senders, to a bare HTTP server
   in this process that verifies the same signature (``aios.webhooks.schemes.verify_standard``)
-  and answers 202 (what an HTTP round trip plus the verification costs here).
+  and answers 202 (what an HTTP round trip plus the verification costs here);
+- **handler floor**: the same deliveries to the real webhook-ingest handler behind the local
+  mode's own HTTP API and Lambda workers (``HttpApiServer``, ``LambdaRuntime``), whose three
+  AWS calls a stub answers at once instead of moto (a process of its own, canned answers):
+  the fastest any local mode that runs the real handler could acknowledge on this machine.
 
 Prints complete flows/s against the pass-only floor (issue 11's target: at least 1/3), and
-ack latency p50/p95 against the bare server's (target: p95 at most 5x).
+ack latency p50/p95 against the bare server's (target: p95 at most 5x) and the handler floor's.
 
     .venv/bin/python bench/local_e2e.py [--count 200] [--concurrency 8]
 """
@@ -24,16 +28,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import statistics
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +235,103 @@ def ack_floor(count: int, concurrency: int) -> list[float]:
     return [seconds for _, seconds in results]
 
 
+class _StubAws(BaseHTTPRequestHandler):
+    """Answers webhook-ingest's AWS calls at once: the signing secret, the idempotency record's
+    put and update, the bus put. Nothing is stored: what is left is the handler's own cost."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        operation = str(self.headers.get("x-amz-target", "")).rpartition(".")[2]
+        answer: dict[str, Any] = {}
+        if operation == "GetSecretValue":
+            name = json.loads(body)["SecretId"]
+            arn = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}"
+            answer = {
+                "ARN": arn,
+                "Name": name,
+                "SecretString": json.dumps({"current": SECRET}),
+                "VersionId": "v1",
+            }
+        elif operation == "PutEvents":
+            answer = {"FailedEntryCount": 0, "Entries": [{"EventId": str(uuid.uuid4())}]}
+        data = json.dumps(answer).encode()
+        head = (
+            f"HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {len(data)}\r\n"
+        )
+        self.wfile.write(head.encode() + b"\r\n" + data)  # one write: no Nagle and delayed-ACK stall
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _serve(server: ThreadingHTTPServer, conn: Connection) -> None:
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn.send(server.server_address[1])
+    conn.recv()  # until the bench is done
+
+
+def _serve_stub_aws(conn: Connection) -> None:
+    _serve(ThreadingHTTPServer(("127.0.0.1", 0), _StubAws), conn)
+
+
+def _serve_handler(conn: Connection, aws_endpoint: str, concurrency: int) -> None:
+    """webhook-ingest as ``aios local up`` runs it (its CDK environment, its worker processes,
+    the HTTP API's payload v2 events), without moto."""
+    from infrastructure.local.deploy import LocalNames, function_environment  # noqa: PLC0415
+    from infrastructure.local.faults import Faults  # noqa: PLC0415
+    from infrastructure.local.http_api import HttpApiServer  # noqa: PLC0415
+    from infrastructure.local.lambda_runtime import LambdaRuntime, LocalFunction  # noqa: PLC0415
+    from infrastructure.platform import PLATFORM  # noqa: PLC0415
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)  # the handler's log lines (its workers inherit this stderr)
+    names = LocalNames()
+    routes = [r for r in PLATFORM.routes if r.function == "webhook-ingest"]
+    spec = next(f for f in PLATFORM.functions if f.name == "webhook-ingest")
+    function = LocalFunction(
+        spec=spec,
+        physical_name=names.function(spec.name),
+        arn=names.function_arn(spec.name),
+        environment=function_environment(PLATFORM, spec, names),
+    )
+    runtime = LambdaRuntime(
+        {spec.name: function}, Faults(), aws_endpoint=aws_endpoint, default_concurrency=concurrency
+    )
+    try:
+        _serve(HttpApiServer(("127.0.0.1", 0), routes=routes, runtime=runtime), conn)
+    finally:
+        runtime.stop()
+
+
+def handler_floor(count: int, concurrency: int, warmup: int) -> list[float]:
+    """Ack latencies of the real handler behind the local HTTP API and workers, moto replaced
+    by a stub (each in a process of its own, as ``aios local up``'s parts are)."""
+    context = multiprocessing.get_context("spawn")
+    stub_end, stub_child = context.Pipe()
+    stub = context.Process(target=_serve_stub_aws, args=(stub_child,), daemon=True)
+    stub.start()
+    aws = f"http://127.0.0.1:{stub_end.recv()}"
+    api_end, api_child = context.Pipe()
+    api = context.Process(target=_serve_handler, args=(api_child, aws, concurrency), daemon=True)
+    api.start()
+    url = f"http://127.0.0.1:{api_end.recv()}/webhooks/standard"
+    try:
+        for round_ in range(3):  # every worker started and warm
+            warm = [post(url, *delivery(10**6 * (round_ + 1) + i)) for i in range(warmup)]
+            assert all(status == 202 for status, _ in warm), warm[:3]
+            send_all(url, warmup, concurrency)
+        results = send_all(url, count, concurrency)
+    finally:
+        for end, process in ((api_end, api), (stub_end, stub)):
+            end.send("stop")
+            process.join(timeout=10)
+    assert all(status == 202 for status, _ in results), results[:3]
+    return [seconds for _, seconds in results]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
 
@@ -254,6 +359,7 @@ def main() -> None:
     finally:
         local.stop()
     bare = ack_floor(args.count, args.concurrency)
+    handler = handler_floor(args.count, args.concurrency, warmup=max(warmup, args.concurrency))
     print(f"webhook-to-lineage flows/s : {flow_rate:8.1f}  ({args.count} signed webhooks over HTTP)")
     print(f"pass-only executions/s     : {floor_rate:8.1f}  (floor: moto Step Functions alone)")
     print(f"ratio flows / floor        : {flow_rate / floor_rate:8.2f}  (target >= 0.33)")
@@ -262,6 +368,15 @@ def main() -> None:
     print(f"ack latency p50 / p95 ms   : {ack50:8.1f} / {ack95:.1f}  ({args.concurrency} concurrent senders)")
     print(f"bare server p50 / p95 ms   : {bare50:8.1f} / {bare95:.1f}  (floor: HTTP + signature check)")
     print(f"ratio ack p95 / floor p95  : {ack95 / bare95:8.1f}  (target <= 5)")
+    handler50, handler95 = percentile(handler, 0.50) * 1000, percentile(handler, 0.95) * 1000
+    print(
+        f"handler floor p50 / p95 ms : {handler50:8.1f} / {handler95:.1f}"
+        "  (the real handler, local HTTP API and workers, AWS stubbed)"
+    )
+    print(
+        f"ratio handler floor / bare : {handler95 / bare95:8.1f}  (p95: the best any local mode could reach)"
+    )
+    print(f"ratio ack p95 / handler    : {ack95 / handler95:8.1f}  (p95: what moto and the flows add)")
 
 
 if __name__ == "__main__":

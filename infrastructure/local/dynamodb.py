@@ -13,6 +13,11 @@ The bridge holds one lock per table around each single-item read and write (``Ge
 ``PutItem``, ``UpdateItem``, ``DeleteItem``: ``BatchWriteItem`` is made of these), and the
 locks of every table a ``TransactWriteItems`` touches, taken in name order. Queries and
 scans are left as they were: DynamoDB does not make them atomic across items either.
+
+And where moto is slow for no reason of DynamoDB's (issue 11): an ``UpdateExpression`` is
+parsed once per expression text, not twice per ``UpdateItem`` (moto's handler parses it to
+check attribute names, its backend again to validate and apply it). The parsed tree is only
+read: moto's validator works on a deep copy of it, which it then normalizes and executes.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from infrastructure.local import pin  # noqa: F401 - the moto version guard, bef
 
 # isort: split
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
 _locks: dict[tuple[int, str], threading.RLock] = {}
 _locks_guard = threading.Lock()
@@ -74,15 +80,21 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]], *args
         return _ORIGINALS["transact_write_items"](self, transact_items, *args, **kwargs)
 
 
+_ORIGINAL_MAKE = UpdateExpressionParser.__dict__["make"]
+_parsed_update_expression = functools.lru_cache(maxsize=1024)(UpdateExpressionParser.make)
+
+
 def install() -> None:
     for name in _SINGLE_ITEM:
         setattr(DynamoDBBackend, name, _single_item(_ORIGINALS[name]))
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    UpdateExpressionParser.make = staticmethod(_parsed_update_expression)
 
 
 def uninstall() -> None:
     for name, original in _ORIGINALS.items():
         setattr(DynamoDBBackend, name, original)
+    UpdateExpressionParser.make = _ORIGINAL_MAKE
 
 
 __all__ = ["install", "table_lock", "uninstall"]

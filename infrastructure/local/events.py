@@ -17,14 +17,21 @@ for Step Functions and Lambda targets and ignores the rule's ``State``. The brid
   delivery as live events, each with the ``replay-name`` field AWS adds
   (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_StartReplay.html,
   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-archive.html).
+
+And where moto is slow for no reason of AWS's (issue 11): ``EventTemplateParser``, which
+every target's input goes through (the archive's too, with moto's default template of eight
+paths), built a new PLY parser (``jsonpath_ng.ext.parse``) for each path of each event:
+about half of this process's time under a webhook load. The parsed paths are cached.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -34,11 +41,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import jsonpath_ng.ext
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infrastructure.local import pin  # noqa: F401 - the moto version guard, before moto internals
-from infrastructure.local.moto_server import answer_in_process, fresh_uuid
+from infrastructure.local.moto_server import answer_in_process, fresh_uuid, json_call
 from infrastructure.local.timescale import TimeScale
 
 # isort: split
@@ -98,8 +106,11 @@ def _deliver(target: Mapping[str, Any], event: Mapping[str, Any]) -> None:
     try:
         if service == "states":
             # EventBridge names the execution itself (moto would name it "None").
-            client("stepfunctions").start_execution(
-                stateMachineArn=arn, name=str(fresh_uuid()), input=payload
+            json_call(
+                "stepfunctions",
+                "StartExecution",
+                {"stateMachineArn": arn, "name": str(fresh_uuid()), "input": payload},
+                region=parse_arn(arn).region,
             )
         elif service == "lambda":
             client("lambda").invoke(FunctionName=arn, InvocationType="Event", Payload=payload.encode())
@@ -191,6 +202,20 @@ def as_aws_event(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _ORIGINAL_SEND_TO_TARGETS = Rule.send_to_targets
+#: The target moto gives an archive's rule: ``arn:aws:events:<region>:::`` with the archive in
+#: its input template (``"archive-arn": "<archive ARN>:<uuid>"``).
+_ARCHIVE_ARN = re.compile(r'"archive-arn": "([^"]+)"')
+
+
+def _archive_of(target: Mapping[str, Any]) -> str | None:
+    """``<name>:<uuid>`` of the archive an archive rule's target feeds; ``None`` for any other
+    target. moto found it by rendering its whole input template around the event (eight
+    JSONPath lookups and a JSON round trip of the event per event), to read this one literal."""
+    arn = parse_arn(str(target["Arn"]))
+    if arn.service != "events" or arn.resource_type:
+        return None
+    match = _ARCHIVE_ARN.search(str((target.get("InputTransformer") or {}).get("InputTemplate", "")))
+    return parse_arn(match[1]).resource_id if match else None
 
 
 def _patched_send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
@@ -204,7 +229,15 @@ def _patched_send_to_targets(self: Rule, original_event: Any, transform_input: b
     ):
         return
     ours = [t for t in self.targets if parse_arn(t["Arn"]).service in {"states", "lambda"}]
-    others = [t for t in self.targets if t not in ours]
+    others = []
+    for target in self.targets:
+        if target in ours:
+            continue
+        archive = _archive_of(target)
+        if archive is not None:
+            self._send_to_events_archive(archive, original_event)
+        else:
+            others.append(target)
     if others:
         rest = copy.copy(self)
         rest.targets = others
@@ -248,6 +281,12 @@ def matches(pattern_json: str, event: Mapping[str, Any]) -> bool:
     return bool(EventPattern.load(pattern_json).matches_event(dict(event)))  # type: ignore[arg-type]
 
 
+_ORIGINAL_JSONPATH_PARSE = jsonpath_ng.ext.parse  # type: ignore[attr-defined]
+#: ``EventTemplateParser.parse`` imports ``parse`` from ``jsonpath_ng.ext`` on each call; the
+#: parsed expressions hold no evaluation state (``find`` reads them only).
+_cached_jsonpath_parse = functools.lru_cache(maxsize=1024)(_ORIGINAL_JSONPATH_PARSE)
+
+
 def install(aws_endpoint: str) -> None:
     global _aws_endpoint  # noqa: PLW0603 - the patched moto method is module-level
     _aws_endpoint = aws_endpoint
@@ -255,8 +294,10 @@ def install(aws_endpoint: str) -> None:
         _clients.clear()
     Rule.send_to_targets = _patched_send_to_targets  # type: ignore[method-assign]
     Replay.replay_events = _patched_replay_events  # type: ignore[method-assign]
+    jsonpath_ng.ext.parse = _cached_jsonpath_parse  # type: ignore[attr-defined]
 
 
 def uninstall() -> None:
     Rule.send_to_targets = _ORIGINAL_SEND_TO_TARGETS  # type: ignore[method-assign]
     Replay.replay_events = _ORIGINAL_REPLAY_EVENTS  # type: ignore[method-assign]
+    jsonpath_ng.ext.parse = _ORIGINAL_JSONPATH_PARSE  # type: ignore[attr-defined]

@@ -153,9 +153,17 @@ def timed_out(function: LocalFunction, request_id: str) -> Invocation:
     )
 
 
-def worker_environment(function: LocalFunction, *, aws_endpoint: str, region: str) -> dict[str, str]:
+def worker_environment(
+    function: LocalFunction,
+    *,
+    aws_endpoint: str,
+    region: str,
+    service_endpoints: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """Exactly what the function's process sees: Lambda's reserved variables, the local
-    endpoint and credentials, and the function's own variables (nothing of this process)."""
+    endpoint and credentials (``service_endpoints``: ``AWS_ENDPOINT_URL_<service>`` of the
+    services that run in processes of their own), and the function's own variables (nothing
+    of this process)."""
     name = function.physical_name
     environment = {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
@@ -186,6 +194,7 @@ def worker_environment(function: LocalFunction, *, aws_endpoint: str, region: st
         "AWS_DEFAULT_REGION": region,
         # Local only: the embedded AWS, any credentials, no profile files, no X-Ray daemon.
         "AWS_ENDPOINT_URL": aws_endpoint,
+        **(service_endpoints or {}),
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_CONFIG_FILE": os.devnull,
@@ -408,8 +417,10 @@ class LambdaRuntime:
         aws_endpoint: str,
         region: str = "us-east-1",
         default_concurrency: int = DEFAULT_CONCURRENCY,
+        service_endpoints: Mapping[str, str] | None = None,
     ) -> None:
         self.functions = dict(functions)
+        self._service_endpoints = dict(service_endpoints or {})
         self._by_physical = {f.physical_name: f for f in functions.values()}
         self.faults = faults
         self._aws_endpoint, self._region, self._default_concurrency = (
@@ -426,7 +437,12 @@ class LambdaRuntime:
     def _pool(self, function: LocalFunction) -> WorkerPool:
         return WorkerPool(
             function=function,
-            environment=worker_environment(function, aws_endpoint=self._aws_endpoint, region=self._region),
+            environment=worker_environment(
+                function,
+                aws_endpoint=self._aws_endpoint,
+                region=self._region,
+                service_endpoints=self._service_endpoints,
+            ),
             limit=function.spec.reserved_concurrency or self._default_concurrency,
             throttle_beyond_limit=function.spec.reserved_concurrency is not None,
         )

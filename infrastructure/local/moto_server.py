@@ -24,25 +24,54 @@ answers are moto's own; what changes is how requests reach them:
   ``backend_lock`` and scanned the list of all backend dictionaries. An account already
   present is returned without the lock (what ``AccountSpecificBackend.__getitem__`` already
   does for regions); a new one is created under the lock as before.
+- **JSON-protocol requests without Flask** (``KeepAliveHandler``, ``dispatch``): a request
+  with an ``X-Amz-Target`` (DynamoDB, EventBridge, Step Functions, SQS, CloudWatch Logs,
+  Secrets Manager: every call on the webhook and workflow paths) is answered by moto's own
+  in-process dispatch (what ``mock_aws`` runs: ``normalize_request``, then the service's
+  ``dispatch``), addressed to the service's AWS endpoint named in the request's SigV4
+  credential scope. werkzeug's WSGI environ and Flask's routing, request context and CORS
+  were about 40% of this process's time on the webhook path (py-spy). A request that no
+  backend claims that way goes through Flask as before, and so does every other request.
+- **An action's name** (``method_names_from_class``): moto lists a response class's methods
+  with ``inspect.getmembers`` on every request to see whether the action is one of them;
+  the classes do not change, so the list is made once per class.
+- **Headers** (``http.client.parse_headers``): the standard library parses each request's and
+  response's header block with the ``email`` package's feed parser (12% of this process's
+  time on the webhook path). Header blocks of plain ``Name: value`` lines are split
+  directly into the same ``HTTPMessage``; any other block (a folded line, a line without a
+  colon) still goes to the feed parser.
 """
 
 from __future__ import annotations
 
+import functools
+import gc
+import http.client
 import io
+import json
 import logging
 import random
+import re
 import socket
+import threading
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from infrastructure.local import pin  # noqa: F401 - the moto version guard, before moto internals
 
 # isort: split
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.exceptions import ClientError
+from moto import backend_index
 from moto import backends as moto_backends
+from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
+from moto.core import responses as moto_responses
 from moto.core.base_backend import BackendDict
 from moto.core.botocore_stubber import MockRawResponse
-from moto.core.models import botocore_stubber
+from moto.core.common_types import TYPE_RESPONSE
+from moto.core.exceptions import HTTPException  # type: ignore[attr-defined]
+from moto.core.request import normalize_request
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -65,7 +94,17 @@ class KeepAliveHandler(MotoRequestHandler):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """No access log line per request (werkzeug formats one even when its logger is
+        quiet); errors are still logged."""
+
     def run_wsgi(self) -> None:
+        service = signing_service(self.headers.get("Authorization", ""))
+        if service in _ROUTES:
+            self._forward(service)
+            return
+        if self.command == "POST" and self.path.startswith(_MOTO_API_RESET):
+            reset_routed_services()
         length = self.headers.get("Content-Length")
         if (
             self.request_version != "HTTP/1.1"
@@ -80,6 +119,8 @@ class KeepAliveHandler(MotoRequestHandler):
         # The whole body first: whatever the application reads, the next request on this
         # connection starts where this one's body ends.
         body = self.rfile.read(int(length))
+        if self.headers.get("X-Amz-Target") and self._answer_directly(body):
+            return
         environ = self.make_environ()
         environ["wsgi.input"] = io.BytesIO(body)
         started: list[Any] = []
@@ -104,16 +145,56 @@ class KeepAliveHandler(MotoRequestHandler):
             chunks = [b"Internal Server Error"]
         status, headers = started
         code_text, _, message = str(status).partition(" ")
-        code = int(code_text)
-        data = b"".join(chunks)
-        self.send_response(code, message)
+        self._respond(int(code_text), message, headers, b"".join(chunks))
+
+    def _forward(self, service: str) -> None:
+        """A request for a service that runs in a process of its own, relayed to it."""
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit() or self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            self._respond(411, "Length Required", [("Content-Type", "text/plain")], b"Length Required")
+            return
+        body = self.rfile.read(int(length))
+        status, headers, content = forward(service, self.command, self.path, list(self.headers.items()), body)
+        self._respond(status, "", headers, content)
+
+    def _answer_directly(self, body: bytes) -> bool:
+        """A JSON-protocol request answered by moto's in-process dispatch; ``False`` when no
+        backend serves it that way (the caller then goes through Flask)."""
+        scope = credential_scope(self.headers.get("Authorization", ""))
+        if scope is None:
+            return False
+        region, service = scope
+        host = f"{service}.{region}.amazonaws.com"
+        request = AWSPreparedRequest(
+            method=self.command,
+            url=f"https://{host}{self.path}",
+            headers=dict(self.headers.items()),  # type: ignore[arg-type] # any mapping: moto reads .items()
+            body=body,
+            stream_output=False,
+        )
+        try:
+            answer = dispatch(request)
+        except Exception:  # as Flask would: a 500, and this connection closes
+            LOG.exception("moto failed on %s %s", self.command, self.path)
+            self.close_connection = True
+            answer = (500, {"Content-Type": "text/plain"}, b"Internal Server Error")
+        if answer is None:
+            return False
+        status, headers, content = answer
+        data = content.encode("utf-8") if isinstance(content, str) else bytes(content or b"")
+        self._respond(int(status), "", list(headers.items()), data)
+        return True
+
+    def _respond(self, code: int, message: str, headers: list[tuple[str, Any]], data: bytes) -> None:
+        self.send_response(code, message or None)
         sized = False
         for name, value in headers:
             lowered = name.lower()
             if lowered in {"connection", "transfer-encoding"}:
                 continue
             sized = sized or lowered == "content-length"
-            self.send_header(name, value)
+            self.send_header(name, str(value))
         if not sized:
             self.send_header("Content-Length", str(len(data)))
         if self.close_connection:
@@ -136,6 +217,19 @@ class LocalMotoServer(ThreadedMotoServer):
         self._server.serve_forever()
 
 
+# -- the heap ------------------------------------------------------------------------------------
+
+
+def settle_heap() -> None:
+    """Once started: everything made so far (moto's and botocore's service models, the
+    deployed resources, the IAM policies) is moved out of the cyclic collector's reach
+    (``gc.freeze``). A full collection traverses every object it tracks; with that heap in
+    it, each took 100-400 ms in the local mode's process under a webhook load, a pause of
+    every request in flight. What is made later (executions, items) is still collected."""
+    gc.collect()
+    gc.freeze()
+
+
 # -- ids -----------------------------------------------------------------------------------------
 
 
@@ -149,18 +243,142 @@ def fresh_uuid() -> uuid.UUID:
 
 # -- in process ----------------------------------------------------------------------------------
 
+#: ``Credential=<key>/<date>/<region>/<service>/aws4_request`` of a SigV4 ``Authorization``.
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+
+
+def credential_scope(authorization: str) -> tuple[str, str] | None:
+    """(region, signing service) of a SigV4-signed request; ``None`` for an unsigned one."""
+    match = _CREDENTIAL_SCOPE.search(authorization)
+    return (match[1], match[2]) if match else None
+
+
+def signing_service(authorization: str) -> str | None:
+    scope = credential_scope(authorization)
+    return scope[1] if scope else None
+
+
+def _service_method(clean_url: str) -> Callable[..., TYPE_RESPONSE] | None:
+    """The backend method moto's stubber would call for ``clean_url`` (scheme, host, path),
+    resolved as ``BotocoreStubber.process_request`` resolves it, once per URL."""
+    found = _METHODS.get(clean_url, _UNRESOLVED)
+    if found is not _UNRESOLVED:
+        return found  # type: ignore[no-any-return]
+    method: Callable[..., TYPE_RESPONSE] | None = None
+    for service, pattern in backend_index.backend_url_patterns:
+        if not pattern.match(clean_url):
+            continue
+        backend_dict: Any = moto_backends.get_backend(service)  # type: ignore[call-overload]
+        if isinstance(backend_dict, BackendDict):
+            regions = backend_dict[DEFAULT_ACCOUNT_ID]
+            backend = regions["us-east-1"] if "us-east-1" in regions else regions["aws"]
+        else:
+            backend = backend_dict["global"]
+        method = next((m for url, m in backend.urls.items() if re.compile(url).match(clean_url)), None)
+        if method is not None:
+            break
+    if len(_METHODS) < _METHODS_LIMIT:
+        _METHODS[clean_url] = method
+    return method
+
+
+_UNRESOLVED = object()
+_METHODS: dict[str, Any] = {}
+#: REST services put names in paths (``/2015-03-31/functions/<name>/invocations``): bounded.
+_METHODS_LIMIT = 4096
+
+
+def dispatch(request: AWSPreparedRequest) -> TYPE_RESPONSE | None:
+    """``BotocoreStubber.process_request`` (what ``mock_aws`` answers a botocore request with)
+    with the service and method resolved once per URL instead of scanning every service's
+    URL patterns per request. ``None`` when no backend serves the URL."""
+    scheme, _, rest = request.url.partition("://")
+    host, _, path = rest.partition("/")
+    clean_url = f"{scheme}://{host}/{path.split('?', 1)[0]}"
+    method = _service_method(clean_url)
+    if method is None:
+        return None
+    normalized = normalize_request(request)
+    try:
+        return method(normalized, normalized.raw_url, normalized.headers)
+    except HTTPException as error:
+        return error.code or 500, dict(error.get_headers()), error.get_body()
+
+
+@functools.cache
+def _json_protocol(service: str) -> tuple[str, str, str]:
+    """(endpoint prefix, ``X-Amz-Target`` prefix, content type) of a JSON-protocol service,
+    from botocore's model of it."""
+    import botocore.session  # noqa: PLC0415
+
+    metadata = botocore.session.get_session().get_service_model(service).metadata
+    if metadata["protocol"] != "json":
+        raise ValueError(f"{service} is not a JSON-protocol service")
+    return (
+        str(metadata.get("signingName") or metadata["endpointPrefix"]),
+        str(metadata["targetPrefix"]),
+        f"application/x-amz-json-{metadata['jsonVersion']}",
+    )
+
+
+def json_call(service: str, operation: str, params: Mapping[str, Any], *, region: str) -> dict[str, Any]:
+    """One call of a JSON-protocol API (``stepfunctions``, ``StartExecution``) answered by this
+    process's moto as a botocore call would be (the same request, the same dispatch), without
+    building and signing it with botocore, which cost as much as moto's own work. An error
+    answer raises botocore's ``ClientError``, with the code and status AWS's JSON protocol
+    gives (``__type``, the HTTP status)."""
+    prefix, target, content_type = _json_protocol(service)
+    request = AWSPreparedRequest(
+        method="POST",
+        url=f"https://{prefix}.{region}.amazonaws.com/",
+        headers={  # type: ignore[arg-type] # any mapping: moto reads .items()
+            "Content-Type": content_type,
+            "X-Amz-Target": f"{target}.{operation}",
+            # The account and region moto reads from a signed request; nothing checks the signature.
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20000101/{region}/{prefix}/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+        },
+        body=json.dumps(params).encode("utf-8"),
+        stream_output=False,
+    )
+    answer = dispatch(request)
+    if answer is None:
+        raise InProcessOnly(f"moto serves no {service} backend here")
+    status, _, content = answer
+    body = json.loads(content or "{}")
+    if int(status) >= 400:
+        code = str(body.get("__type", "")).rpartition("#")[2] or str(status)
+        raise ClientError(
+            {
+                "Error": {"Code": code, "Message": str(body.get("message") or body.get("Message") or "")},
+                "ResponseMetadata": {"HTTPStatusCode": int(status)},  # type: ignore[typeddict-item]
+            },
+            operation,
+        )
+    result: dict[str, Any] = body
+    return result
+
 
 class InProcessOnly(Exception):
     """A request that this process's moto backends do not serve (never sent elsewhere)."""
 
 
 def _in_process(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
-    """``before-send``: the request answered by this process's moto backends, never sent."""
-    response = botocore_stubber.process_request(request)
+    """``before-send``: the request answered by this process's moto backends (or relayed to
+    the process of its service, if that runs in one), never sent to its URL."""
+    service = signing_service(str(request.headers.get("Authorization", "")))
+    if service in _ROUTES:
+        path = "/" + request.url.partition("://")[2].partition("/")[2]
+        body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode("utf-8")
+        status, relayed, content = forward(service, request.method, path, list(request.headers.items()), body)
+        return AWSResponse(request.url, status, dict(relayed), MockRawResponse(content))  # type: ignore[arg-type]
+    response = dispatch(request)
+    if response is None and ".amazonaws.com/" in request.url:
+        response = 404, {}, "Not yet implemented"  # moto's stubber's answer for an AWS URL it lacks
     if response is None:  # no backend claims the URL: refuse rather than reach the internet
         raise InProcessOnly(f"moto serves no backend at {request.url}")
-    status, headers, body = response
-    return AWSResponse(request.url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
+    status, headers, answer = response
+    return AWSResponse(request.url, status, headers, MockRawResponse(answer))  # type: ignore[arg-type]
 
 
 def answer_in_process(client: Any) -> Any:
@@ -169,6 +387,125 @@ def answer_in_process(client: Any) -> Any:
     sent (the IAM ``before-call``) still run first."""
     client.meta.events.register("before-send", _in_process)
     return client
+
+
+# -- headers -------------------------------------------------------------------------------------
+
+_ORIGINAL_PARSE_HEADERS = http.client.parse_headers
+#: A header name as the ``email`` feed parser accepts one (printable ASCII but the colon).
+_FIELD_NAME = re.compile(r"[\041-\071\073-\176]+")
+
+
+def parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.HTTPMessage) -> Any:
+    """``http.client.parse_headers``: the same ``HTTPMessage``, split line by line when every
+    line is a plain ``Name: value`` field (the ``email`` package's compat32 parse gives the
+    same name and value for those); otherwise the ``email`` feed parser's answer."""
+    lines = http.client._read_headers(fp)  # type: ignore[attr-defined]
+    message = _class()
+    for raw in lines[:-1]:  # the last line ends the block
+        text = raw.decode("iso-8859-1")
+        name, colon, value = text.partition(":")
+        if not colon or not _FIELD_NAME.fullmatch(name):
+            return email_parse_headers(lines, _class)
+        message[name] = value.lstrip(" \t").rstrip("\r\n")
+    return message
+
+
+def email_parse_headers(lines: list[bytes], _class: type[http.client.HTTPMessage]) -> Any:
+    import email.parser  # noqa: PLC0415 - what the standard library does
+
+    return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
+
+
+# -- services in processes of their own ------------------------------------------------------------
+
+#: Signing service name -> ``host:port`` of the moto process that serves it (``service_process``).
+_ROUTES: dict[str, str] = {}
+_MOTO_API_RESET = "/moto-api/reset"
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-connection"}
+)
+#: Idle kept-alive connections to each service process, shared by every thread (the
+#: interpreter runs each Task on a thread of its own: a connection per thread would mean a
+#: new connection, and a new server thread over there, per call).
+_idle: dict[str, list[http.client.HTTPConnection]] = {}
+_idle_lock = threading.Lock()
+
+
+def route(service: str, address: str) -> None:
+    """Serve ``service`` (its signing name, ``dynamodb``) from the moto process at ``address``."""
+    _ROUTES[service] = address
+
+
+def routed_services() -> dict[str, str]:
+    return dict(_ROUTES)
+
+
+def _connection(address: str, *, fresh: bool = False) -> http.client.HTTPConnection:
+    """An idle kept-alive connection to a service process, or a new one."""
+    if not fresh:
+        with _idle_lock:
+            idle = _idle.get(address)
+            if idle:
+                return idle.pop()
+    host, _, port = address.rpartition(":")
+    return http.client.HTTPConnection(host, int(port), timeout=_FORWARD_TIMEOUT)
+
+
+def _release(address: str, connection: http.client.HTTPConnection) -> None:
+    with _idle_lock:
+        _idle.setdefault(address, []).append(connection)
+
+
+#: A service process answers on loopback; a call slower than this is a hung process.
+_FORWARD_TIMEOUT = 120.0
+
+
+def forward(
+    service: str, method: str, path: str, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Relay one request to ``service``'s process; its status, headers and body. A connection
+    the process closed meanwhile (it answers ``Connection: close`` to some requests) is
+    reopened once; a request that was sent is never sent twice."""
+    address = _ROUTES[service]
+    sendable = [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"]
+    for attempt in range(2):
+        connection = _connection(address, fresh=attempt > 0)
+        try:
+            connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in sendable:
+                connection.putheader(name, value)
+            connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders(body)
+        except (ConnectionError, http.client.HTTPException, OSError):
+            connection.close()
+            if attempt:
+                raise
+            continue  # nothing was sent: a stale kept-alive connection
+        try:
+            response = connection.getresponse()
+            content = response.read()
+        except BaseException:
+            connection.close()
+            raise
+        if response.will_close:
+            connection.close()
+        else:
+            _release(address, connection)
+        kept = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP]
+        return response.status, kept, content
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def reset_routed_services() -> None:
+    """``POST /moto-api/reset`` resets every service process too (moto's state is per process)."""
+    for address in set(_ROUTES.values()):
+        connection = _connection(address, fresh=True)
+        try:
+            connection.request("POST", _MOTO_API_RESET, body=b"")
+            connection.getresponse().read()
+        finally:
+            connection.close()
 
 
 # -- dispatch ------------------------------------------------------------------------------------
@@ -205,13 +542,26 @@ def _backend_getitem(self: BackendDict[Any], account_id: str) -> Any:
         return _ORIGINAL_BACKEND_GETITEM(self, account_id)
 
 
+_ORIGINAL_METHOD_NAMES = moto_responses.method_names_from_class  # type: ignore[attr-defined]
+_method_names = functools.lru_cache(maxsize=None)(_ORIGINAL_METHOD_NAMES)
+
+
 def install() -> None:
+    moto_responses.method_names_from_class = _method_names  # type: ignore[attr-defined]
+    http.client.parse_headers = parse_headers  # type: ignore[assignment]
     BackendDict.__getitem__ = _backend_getitem  # type: ignore[method-assign]
     moto_backends.list_of_moto_modules = _moto_modules
     DomainDispatcherApplication.get_backend_for_host = _backend_for_host  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
+    moto_responses.method_names_from_class = _ORIGINAL_METHOD_NAMES  # type: ignore[attr-defined]
+    _ROUTES.clear()
+    with _idle_lock:
+        for connection in (c for idle in _idle.values() for c in idle):
+            connection.close()
+        _idle.clear()
+    http.client.parse_headers = _ORIGINAL_PARSE_HEADERS
     BackendDict.__getitem__ = _ORIGINAL_BACKEND_GETITEM  # type: ignore[method-assign]
     moto_backends.list_of_moto_modules = _ORIGINAL_MODULES
     DomainDispatcherApplication.get_backend_for_host = _ORIGINAL_BACKEND_FOR_HOST  # type: ignore[method-assign]
@@ -223,7 +573,16 @@ __all__ = [
     "KeepAliveHandler",
     "LocalMotoServer",
     "answer_in_process",
+    "credential_scope",
+    "dispatch",
+    "forward",
     "fresh_uuid",
     "install",
+    "json_call",
+    "parse_headers",
+    "route",
+    "routed_services",
+    "settle_heap",
+    "signing_service",
     "uninstall",
 ]

@@ -33,7 +33,7 @@ import sys
 import threading
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from moto.server import ThreadedMotoServer
@@ -51,6 +51,7 @@ from infrastructure.local.lambda_runtime import (
 from infrastructure.local.sagemaker import install_sagemaker_bridge, register_on_server
 from infrastructure.local.sandbox import Sandbox
 from infrastructure.local.schedules import SCHEDULE_SECONDS_ENV, Scheduler, parse_override
+from infrastructure.local.service_process import SEPARATE_SERVICES, ServiceProcess
 from infrastructure.local.timescale import TIME_SCALE_ENV, TimeScale
 from infrastructure.platform.spec import REPO_ROOT, Platform, WebhookSourceSpec
 
@@ -124,6 +125,8 @@ class LocalMode:
     _api_thread: threading.Thread
     #: The scheduled functions' runs (``FunctionSpec.schedule``; local/schedules.py).
     schedules: Scheduler | None = None
+    #: The services that run in moto processes of their own (``service_process``: DynamoDB).
+    services: list[ServiceProcess] = field(default_factory=list)
 
     def stop(self) -> None:
         if self.schedules is not None:
@@ -134,6 +137,8 @@ class LocalMode:
         bridges.uninstall()
         self.moto.stop()
         moto_server.uninstall()
+        for service in self.services:
+            service.stop()
 
 
 def start(
@@ -152,7 +157,10 @@ def start(
     (``AIOS_LOCAL_IAM_POLICY_FILE``, read by ``infrastructure.iam.enforce``)."""
     _repo_importable()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+    services = [ServiceProcess.start(service) for service in SEPARATE_SERVICES]
     moto_server.install()
+    for service in services:
+        moto_server.route(service.service, service.address)
     server = moto_server.LocalMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     server.start()
     port = server.get_host_and_port()[1]
@@ -190,6 +198,7 @@ def start(
         aws_endpoint=aws_url,
         region=names.region,
         default_concurrency=concurrency_from_environ(os.environ),
+        service_endpoints={SEPARATE_SERVICES[s.service]: s.endpoint for s in services},
     )
     bridges.install(runtime, aws_endpoint=aws_url, time_scale=time_scale)
     if platform.models:  # each endpoint serves its own model's artifact
@@ -212,7 +221,10 @@ def start(
     except BaseException:
         api.server_close()
         bridges.uninstall()
+        for service in services:
+            service.stop()
         raise
+    moto_server.settle_heap()
     if os.environ.get(PREWARM_ENV) == "1":
         runtime.prewarm()
     api_thread = threading.Thread(target=api.serve_forever, name="aios-local-api", daemon=True)
@@ -234,6 +246,7 @@ def start(
         api_url=api_url,
         sandbox=sandbox,
         _api_thread=api_thread,
+        services=services,
     )
 
 

@@ -5,6 +5,7 @@ costs, and conditional writes that are atomic as DynamoDB makes them."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import sys
 import threading
@@ -13,6 +14,8 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from infrastructure.local import dynamodb as dynamodb_bridge
@@ -150,3 +153,110 @@ def test_a_conditional_write_has_one_winner() -> None:
         dynamodb_bridge.uninstall()
         sys.setswitchinterval(switch)
     assert winners == [1] * 30
+
+
+def _post(server: tuple[str, int], target: str, body: dict[str, Any], *, chunked: bool) -> tuple[int, Any]:
+    """One DynamoDB call, with a ``Content-Length`` (answered without Flask) or chunked (Flask)."""
+    connection = http.client.HTTPConnection(*server, timeout=10)
+    data = json.dumps(body).encode()
+    try:
+        connection.request(
+            "POST",
+            "/",
+            body=iter([data]) if chunked else data,
+            encode_chunked=chunked,
+            headers={**TARGET, "x-amz-target": f"DynamoDB_20120810.{target}", "authorization": AUTH},
+        )
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def test_a_json_request_is_answered_without_flask_as_flask_answers_it(
+    server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    direct: list[str] = []
+    original = moto_server.dispatch
+
+    def counting(request: Any) -> Any:
+        direct.append(request.url)
+        return original(request)
+
+    monkeypatch.setattr(moto_server, "dispatch", counting)
+    table = {
+        "TableName": "parity",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    assert _post(server, "CreateTable", table, chunked=False)[0] == 200
+    put = {"TableName": "parity", "Item": {"pk": {"S": "x"}, "n": {"N": "7"}}}
+    assert _post(server, "PutItem", put, chunked=False)[0] == 200
+    calls = [
+        ("GetItem", {"TableName": "parity", "Key": {"pk": {"S": "x"}}}),
+        ("GetItem", {"TableName": "missing", "Key": {"pk": {"S": "x"}}}),
+        ("PutItem", {**put, "ConditionExpression": "attribute_not_exists(pk)"}),
+        ("UpdateItem", {"TableName": "parity", "Key": {"pk": {"S": "x"}}, "UpdateExpression": "SET"}),
+    ]
+    for target, body in calls:
+        before = len(direct)
+        fast = _post(server, target, body, chunked=False)
+        assert len(direct) == before + 1  # this one went the direct way
+        flask = _post(server, target, body, chunked=True)
+        assert len(direct) == before + 1  # that one did not
+        # Then both ways give the same status and body, errors included
+        assert fast == flask, target
+    assert [status for status, _ in (_post(server, t, b, chunked=False) for t, b in calls)] == [
+        200,
+        400,
+        400,
+        400,
+    ]
+    assert direct[0] == "https://dynamodb.us-east-1.amazonaws.com/"
+
+
+def test_a_json_request_no_backend_claims_goes_through_flask(server: tuple[str, int]) -> None:
+    # SageMaker signs as "sagemaker" but moto serves it at api.sagemaker.<region>: not found
+    # the direct way, it is answered by Flask's routing as before.
+    connection = http.client.HTTPConnection(*server, timeout=10)
+    try:
+        connection.request(
+            "POST",
+            "/",
+            body=b"{}",
+            headers={
+                "content-type": "application/x-amz-json-1.1",
+                "x-amz-target": "SageMaker.ListModels",
+                "authorization": AUTH.replace("/dynamodb/", "/sagemaker/"),
+            },
+        )
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())) == (200, {"Models": []})
+    finally:
+        connection.close()
+
+
+_FIELD = st.sampled_from(["Host", "Content-Type", "X-Amz-Target", "authorization", "X-A", "Set-Cookie"])
+_LINES = st.one_of(
+    st.tuples(_FIELD, st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=30)).map(
+        lambda f: f"{f[0]}:{f[1]}"
+    ),
+    st.tuples(_FIELD, st.sampled_from(["", " ", "\t", "  "]), st.text(max_size=10)).map(
+        lambda f: f"{f[0]}:{f[1]}{f[2]}".replace("\r", "").replace("\n", "")
+    ),
+    st.sampled_from(
+        [" folded continuation", "\tfolded", "no colon here", "Bad Name: x", ": empty name", "X:"]
+    ),
+)
+
+
+@given(lines=st.lists(_LINES, max_size=8), ending=st.sampled_from(["\r\n", "\n"]))
+def test_headers_parse_as_the_standard_library_parses_them(lines: list[str], ending: str) -> None:
+    block = "".join(line + ending for line in lines).encode("latin-1", "replace") + ending.encode() + b"body"
+    fast_stream, stdlib_stream = io.BytesIO(block), io.BytesIO(block)
+    fast = moto_server.parse_headers(fast_stream)
+    stdlib = moto_server._ORIGINAL_PARSE_HEADERS(stdlib_stream)
+    assert fast.items() == stdlib.items()
+    assert fast.get("content-type") == stdlib.get("content-type")
+    assert fast_stream.read() == stdlib_stream.read() == b"body"
