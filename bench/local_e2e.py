@@ -30,6 +30,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import socket
 import statistics
 import sys
 import threading
@@ -220,9 +221,16 @@ class _BareHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    """socketserver's threaded HTTP server with a real listen backlog (its default of 5 drops
+    the SYNs of more senders than that: the client resends a second later)."""
+
+    daemon_threads = True
+    request_queue_size = socket.SOMAXCONN
+
+
 def ack_floor(count: int, concurrency: int) -> list[float]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _BareHandler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), _BareHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         results = send_all(
@@ -267,14 +275,13 @@ class _StubAws(BaseHTTPRequestHandler):
 
 
 def _serve(server: ThreadingHTTPServer, conn: Connection) -> None:
-    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     conn.send(server.server_address[1])
     conn.recv()  # until the bench is done
 
 
 def _serve_stub_aws(conn: Connection) -> None:
-    _serve(ThreadingHTTPServer(("127.0.0.1", 0), _StubAws), conn)
+    _serve(_Server(("127.0.0.1", 0), _StubAws), conn)
 
 
 def _serve_handler(conn: Connection, aws_endpoint: str, concurrency: int) -> None:

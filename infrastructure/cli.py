@@ -95,7 +95,14 @@ def local_up(api_port: int, aws_port: int, platform_ref: str | None) -> None:
         click.echo(READY_LINE.format(api=mode.api_url, aws=mode.aws_url, iam=iam))
         sys.stdout.flush()
         while not stop.wait(0.5):
-            pass
+            if lost := mode.lost_services():
+                # Its service's calls would all fail from now on: stop, and say why.
+                for service in lost:
+                    status = service.process.returncode
+                    click.echo(
+                        f"aios local: the {service.service} process exited ({status}); stopping", err=True
+                    )
+                raise SystemExit(1)
     finally:
         mode.stop()
     click.echo("aios local stopped")

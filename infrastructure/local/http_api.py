@@ -16,6 +16,7 @@ import base64
 import json
 import logging
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -167,6 +168,10 @@ class HttpApiServer(ThreadingHTTPServer):
     """The platform's HTTP API on one port, plus the admin endpoints under ``/_aios/``."""
 
     daemon_threads = True
+    #: The listen backlog. ``socketserver``'s default of 5 overflowed when more senders than
+    #: that connected at once while the accepting thread waited for the interpreter lock: the
+    #: kernel dropped the SYN and the client sent it again a second later (acks of 1 s).
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(
         self,

@@ -128,6 +128,10 @@ class LocalMode:
     #: The services that run in moto processes of their own (``service_process``: DynamoDB).
     services: list[ServiceProcess] = field(default_factory=list)
 
+    def lost_services(self) -> list[ServiceProcess]:
+        """Service processes that exited while the local mode runs (their calls now fail)."""
+        return [service for service in self.services if service.process.poll() is not None]
+
     def stop(self) -> None:
         if self.schedules is not None:
             self.schedules.stop()

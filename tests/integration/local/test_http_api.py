@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import threading
 
 from infrastructure.local import http_api
-from infrastructure.local.lambda_runtime import Invocation
+from infrastructure.local.faults import Faults
+from infrastructure.local.lambda_runtime import Invocation, LambdaRuntime
 from infrastructure.platform.spec import HttpRouteSpec
 
 ROUTE = http_api.Route.of(HttpRouteSpec(method="POST", path="/webhooks/{source}", function="webhook-ingest"))
@@ -70,3 +73,27 @@ def test_proxy_results_map_to_http() -> None:
     assert (bare.status, json.loads(bare.body)) == (200, {"hello": 1})
     failed = http_api.proxy_reply(Invocation(b'{"errorType": "X"}', function_error="Unhandled"))
     assert (failed.status, json.loads(failed.body)) == (500, {"message": "Internal Server Error"})
+
+
+def test_a_burst_of_senders_is_queued_not_dropped() -> None:
+    # Given the API server busy (not accepting: its thread waits for the interpreter lock)
+    runtime = LambdaRuntime({}, Faults(), aws_endpoint="http://127.0.0.1:9")
+    server = http_api.HttpApiServer(("127.0.0.1", 0), routes=[], runtime=runtime)
+    sockets: list[socket.socket] = []
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    try:
+        # When 64 senders connect at once, each is queued by the kernel (a listen backlog of
+        # socketserver's default 5 dropped the rest: their SYN was resent a second later)
+        for _ in range(64):
+            sockets.append(socket.create_connection(server.server_address, timeout=0.5))
+        # Then once the server accepts, every one of them is answered
+        serving.start()
+        for connection in sockets:
+            connection.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        assert [connection.recv(64)[:12] for connection in sockets] == [b"HTTP/1.1 404"] * 64
+    finally:
+        for connection in sockets:
+            connection.close()
+        if serving.is_alive():
+            server.shutdown()
+        server.server_close()

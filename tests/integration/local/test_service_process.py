@@ -5,9 +5,12 @@ the local mode."""
 from __future__ import annotations
 
 import http.client
+import os
+import signal
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -15,6 +18,7 @@ import pytest
 from moto.dynamodb.models import dynamodb_backends
 
 from infrastructure.local import moto_server
+from infrastructure.local.harness import LocalProcess
 from infrastructure.local.lambda_runtime import worker_environment
 from infrastructure.local.service_process import SEPARATE_SERVICES, ServiceProcess
 from tests.integration.local.conftest import fixture_function
@@ -165,3 +169,30 @@ def test_a_process_that_cannot_start_says_so(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(subprocess, "Popen", failing)
     with pytest.raises(RuntimeError, match=r"did not start \(exit status 3\)"):
         ServiceProcess.start("dynamodb")
+
+
+def test_aios_local_up_stops_and_says_so_when_the_service_process_dies() -> None:
+    # A local mode whose DynamoDB is gone would answer every webhook 503: it stops instead.
+    local = LocalProcess.start(env={"AIOS_LOCAL_IAM": "off"})
+    try:
+        dynamodb = local.client("dynamodb")
+        assert "aios-local-lineage" in dynamodb.list_tables()["TableNames"]  # relayed to its process
+        service = next(
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and _is_dynamodb_process_of(int(entry.name), local.process.pid)
+        )
+        os.kill(service, signal.SIGKILL)
+        assert local.process.wait(timeout=30) == 1
+    finally:
+        local.stop()
+    assert any("the dynamodb process exited (-9); stopping" in line for line in local.output)
+
+
+def _is_dynamodb_process_of(pid: int, parent: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return int(stat[1]) == parent and b"service_process\x00dynamodb" in command
