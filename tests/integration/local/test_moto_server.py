@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -260,3 +261,35 @@ def test_headers_parse_as_the_standard_library_parses_them(lines: list[str], end
     assert fast.items() == stdlib.items()
     assert fast.get("content-type") == stdlib.get("content-type")
     assert fast_stream.read() == stdlib_stream.read() == b"body"
+
+
+def test_a_json_call_is_answered_in_process_as_botocore_would_be_answered() -> None:
+    with mock_aws():
+        machine = moto_server.json_call(
+            "stepfunctions",
+            "CreateStateMachine",
+            {
+                "name": "direct",
+                "roleArn": "arn:aws:iam::123456789012:role/r",
+                "definition": json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+            },
+            region="us-east-1",
+        )["stateMachineArn"]
+        started = moto_server.json_call(
+            "stepfunctions", "StartExecution", {"stateMachineArn": machine, "name": "e1"}, region="us-east-1"
+        )
+        # The same resources a botocore client sees
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        assert sfn.describe_execution(executionArn=started["executionArn"])["name"] == "e1"
+        # An error answer raises botocore's ClientError with the JSON protocol's code and status
+        with pytest.raises(ClientError) as refused:
+            moto_server.json_call(
+                "stepfunctions",
+                "StartExecution",
+                {"stateMachineArn": machine + "-missing"},
+                region="us-east-1",
+            )
+        assert refused.value.response["Error"]["Code"] == "StateMachineDoesNotExist"
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        with pytest.raises(ValueError, match="not a JSON-protocol service"):
+            moto_server.json_call("s3", "ListBuckets", {}, region="us-east-1")
