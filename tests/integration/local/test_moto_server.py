@@ -178,13 +178,13 @@ def test_a_json_request_is_answered_without_flask_as_flask_answers_it(
     server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     direct: list[str] = []
-    original = moto_server.dispatch
+    original = moto_server._dispatch
 
-    def counting(request: Any) -> Any:
-        direct.append(request.url)
-        return original(request)
+    def counting(url: str, make_request: Any) -> Any:
+        direct.append(url)
+        return original(url, make_request)
 
-    monkeypatch.setattr(moto_server, "dispatch", counting)
+    monkeypatch.setattr(moto_server, "_dispatch", counting)
     table = {
         "TableName": "parity",
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
