@@ -27,11 +27,12 @@ answers are moto's own; what changes is how requests reach them:
 - **JSON-protocol requests without Flask** (``KeepAliveHandler``, ``dispatch``): a request
   with an ``X-Amz-Target`` (DynamoDB, EventBridge, Step Functions, SQS, CloudWatch Logs,
   Secrets Manager: every call on the webhook and workflow paths) is answered by moto's own
-  in-process dispatch (what ``mock_aws`` runs: ``normalize_request``, then the service's
-  ``dispatch``), addressed to the service's AWS endpoint named in the request's SigV4
-  credential scope. werkzeug's WSGI environ and Flask's routing, request context and CORS
-  were about 40% of this process's time on the webhook path (py-spy). A request that no
-  backend claims that way goes through Flask as before, and so does every other request.
+  in-process dispatch (what ``mock_aws`` runs: the service's ``dispatch``, here with moto's
+  request made from this server's WSGI environ), addressed to the service's AWS endpoint
+  named in the request's SigV4 credential scope. werkzeug's environ building and Flask's
+  routing, request context and CORS were about 40% of this process's time on the webhook
+  path (py-spy). A request that no backend claims that way goes through Flask as before, and
+  so does every other request.
 - **An action's name** (``method_names_from_class``): moto lists a response class's methods
   with ``inspect.getmembers`` on every request to see whether the action is one of them;
   the classes do not change, so the list is made once per class.
@@ -456,12 +457,12 @@ def parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.H
         text = raw.decode("iso-8859-1")
         name, colon, value = text.partition(":")
         if not colon or not _FIELD_NAME.fullmatch(name):
-            return email_parse_headers(lines, _class)
+            return _email_parse_headers(lines, _class)
         message[name] = value.lstrip(" \t").rstrip("\r\n")
     return message
 
 
-def email_parse_headers(lines: list[bytes], _class: type[http.client.HTTPMessage]) -> Any:
+def _email_parse_headers(lines: list[bytes], _class: type[http.client.HTTPMessage]) -> Any:
     import email.parser  # noqa: PLC0415 - what the standard library does
 
     return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
