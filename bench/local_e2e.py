@@ -291,23 +291,18 @@ def _serve_stub_aws(conn: Connection) -> None:
 def _serve_handler(conn: Connection, aws_endpoint: str, concurrency: int) -> None:
     """webhook-ingest as ``aios local up`` runs it (its CDK environment, its worker processes,
     the HTTP API's payload v2 events), without moto."""
-    from infrastructure.local.deploy import LocalNames, function_environment  # noqa: PLC0415
+    from infrastructure.local.deploy import LocalNames  # noqa: PLC0415
     from infrastructure.local.faults import Faults  # noqa: PLC0415
     from infrastructure.local.http_api import HttpApiServer  # noqa: PLC0415
-    from infrastructure.local.lambda_runtime import LambdaRuntime, LocalFunction  # noqa: PLC0415
+    from infrastructure.local.lambda_runtime import LambdaRuntime  # noqa: PLC0415
+    from infrastructure.local.runtime import local_function  # noqa: PLC0415
     from infrastructure.platform import PLATFORM  # noqa: PLC0415
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)  # the handler's log lines (its workers inherit this stderr)
-    names = LocalNames()
     routes = [r for r in PLATFORM.routes if r.function == "webhook-ingest"]
     spec = next(f for f in PLATFORM.functions if f.name == "webhook-ingest")
-    function = LocalFunction(
-        spec=spec,
-        physical_name=names.function(spec.name),
-        arn=names.function_arn(spec.name),
-        environment=function_environment(PLATFORM, spec, names),
-    )
+    function = local_function(PLATFORM, spec, LocalNames())
     runtime = LambdaRuntime(
         {spec.name: function}, Faults(), aws_endpoint=aws_endpoint, default_concurrency=concurrency
     )

@@ -18,16 +18,16 @@ for Step Functions and Lambda targets and ignores the rule's ``State``. The brid
   (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_StartReplay.html,
   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-archive.html).
 
-And where moto is slow for no reason of AWS's (issue 11): ``EventTemplateParser``, which
-every target's input goes through (the archive's too, with moto's default template of eight
-paths), built a new PLY parser (``jsonpath_ng.ext.parse``) for each path of each event:
-about half of this process's time under a webhook load. The parsed paths are cached.
+And where moto is slow for no reason of AWS's (issue 11): an event's archive copy goes
+straight to the archive (moto rendered its whole input template around the event to read the
+archive's name), and a Step Functions target is started with ``moto_server.json_call`` (the
+request botocore would send, without building and signing it). The JSONPath expressions of
+input templates are parsed once, with the interpreter's (``stepfunctions``, item 9).
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import os
@@ -41,7 +41,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-import jsonpath_ng.ext
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -281,12 +280,6 @@ def matches(pattern_json: str, event: Mapping[str, Any]) -> bool:
     return bool(EventPattern.load(pattern_json).matches_event(dict(event)))  # type: ignore[arg-type]
 
 
-_ORIGINAL_JSONPATH_PARSE = jsonpath_ng.ext.parse  # type: ignore[attr-defined]
-#: ``EventTemplateParser.parse`` imports ``parse`` from ``jsonpath_ng.ext`` on each call; the
-#: parsed expressions hold no evaluation state (``find`` reads them only).
-_cached_jsonpath_parse = functools.lru_cache(maxsize=1024)(_ORIGINAL_JSONPATH_PARSE)
-
-
 def install(aws_endpoint: str) -> None:
     global _aws_endpoint  # noqa: PLW0603 - the patched moto method is module-level
     _aws_endpoint = aws_endpoint
@@ -294,10 +287,8 @@ def install(aws_endpoint: str) -> None:
         _clients.clear()
     Rule.send_to_targets = _patched_send_to_targets  # type: ignore[method-assign]
     Replay.replay_events = _patched_replay_events  # type: ignore[method-assign]
-    jsonpath_ng.ext.parse = _cached_jsonpath_parse  # type: ignore[attr-defined]
 
 
 def uninstall() -> None:
     Rule.send_to_targets = _ORIGINAL_SEND_TO_TARGETS  # type: ignore[method-assign]
     Replay.replay_events = _ORIGINAL_REPLAY_EVENTS  # type: ignore[method-assign]
-    jsonpath_ng.ext.parse = _ORIGINAL_JSONPATH_PARSE  # type: ignore[attr-defined]

@@ -53,7 +53,7 @@ from infrastructure.local.sandbox import Sandbox
 from infrastructure.local.schedules import SCHEDULE_SECONDS_ENV, Scheduler, parse_override
 from infrastructure.local.service_process import SEPARATE_SERVICES, ServiceProcess
 from infrastructure.local.timescale import TIME_SCALE_ENV, TimeScale
-from infrastructure.platform.spec import REPO_ROOT, Platform, WebhookSourceSpec
+from infrastructure.platform.spec import REPO_ROOT, FunctionSpec, Platform, WebhookSourceSpec
 
 SECRET_ENV_PREFIX = "AIOS_LOCAL_SECRET_"  # noqa: S105 - a variable name prefix
 HOST = "127.0.0.1"
@@ -110,6 +110,20 @@ def source_secrets(platform: Platform, environ: Mapping[str, str]) -> tuple[dict
             values[source.name] = generate_secret(source)
             generated.append(source.name)
     return values, generated
+
+
+def local_function(
+    platform: Platform, spec: FunctionSpec, names: LocalNames, *, iam_policy_file: Path | None = None
+) -> LocalFunction:
+    """A platform function as the local mode deploys it: its local names and the environment
+    CDK gives it."""
+    return LocalFunction(
+        spec=spec,
+        physical_name=names.function(spec.name),
+        arn=names.function_arn(spec.name),
+        environment=function_environment(platform, spec, names),
+        iam_policy_file=iam_policy_file,
+    )
 
 
 @dataclass
@@ -189,13 +203,7 @@ def start(
     policies = iam_policy_files or {}
     runtime = LambdaRuntime(
         {
-            spec.name: LocalFunction(
-                spec=spec,
-                physical_name=names.function(spec.name),
-                arn=names.function_arn(spec.name),
-                environment=function_environment(platform, spec, names),
-                iam_policy_file=policies.get(spec.name),
-            )
+            spec.name: local_function(platform, spec, names, iam_policy_file=policies.get(spec.name))
             for spec in platform.functions
         },
         faults,

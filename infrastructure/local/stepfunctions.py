@@ -55,8 +55,10 @@ the same results:
    per service and region is reused (boto3 clients are thread-safe), and its requests go to
    the same backends in process (``moto_server.answer_in_process``): the same responses,
    the same IAM checks (made before the request is sent), without the HTTP round trip.
-9. **A JSONPath parsed once** (``extract_json``, ``ResultPath``): jsonpath_ng builds a new
-   PLY parser per ``parse`` call; the parsed expressions are cached by path.
+9. **A JSONPath parsed once** (``extract_json``, ``ResultPath``, and EventBridge's input
+   templates: moto's ``EventTemplateParser`` imports ``jsonpath_ng.ext.parse`` on each call):
+   jsonpath_ng builds a new PLY parser per ``parse`` call; the parsed expressions are cached
+   by path. They hold no evaluation state (``find`` only reads them).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ from typing import Any
 
 import boto3
 import botocore.session
+import jsonpath_ng.ext
 from antlr4 import CommonTokenStream, InputStream  # type: ignore[import-untyped]
 from botocore.config import Config
 
@@ -413,6 +416,7 @@ _PATCHES: list[tuple[Any, str, Any]] = [
     (StepFunctionsParserBackend, "list_executions", _list_executions),
     (AmazonStateLanguageParser, "parse", staticmethod(_parse)),
     (json_path, "parse", _cached_ext_parse),
+    (jsonpath_ng.ext, "parse", _cached_ext_parse),
     (result_path, "parse", _cached_parse),
 ]
 _ORIGINALS: list[tuple[Any, str, Any]] = [
